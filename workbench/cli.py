@@ -1,0 +1,250 @@
+"""The `workbench` command line: parse arguments, call the API, print results. Nothing else.
+
+Parameters come from four places, later ones winning: the defaults, `-f params.yaml`, the
+explicit flags (`--epochs 10`), and papermill-style `-p name value` pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from workbench.errors import WorkbenchError
+
+EXIT_BAD_INPUT = 2
+
+MAIN_EXAMPLES = """\
+examples:
+  workbench pretrain --task mnist-5k:0-4 --epochs 5 --name source
+  workbench transfer --source runs/source --task mnist-5k:5-9 --mode parameter --freeze-depth 2 --per-class 5 --epochs 10
+  workbench compare --source runs/source --task mnist-5k:5-9 --per-class 5 --seeds 3 --epochs 10
+  workbench runs
+
+Tasks are DATASET[:CLASSES]: mnist-5k:0-4, digits, cifar10:cat,dog,horse,
+folder:../shared/data/cifar10-mini:cat,dog. mnist-5k and digits are embedded and work offline.
+"""
+
+COMMAND_EXAMPLES = {
+    "pretrain": """\
+examples:
+  workbench pretrain --task mnist-5k:0-4 --epochs 5 --name source
+  workbench pretrain --task folder:../shared/data/cifar10-mini:airplane,automobile,ship,truck --epochs 10 --name vehicles
+  workbench pretrain -f params.yaml -p epochs 3
+""",
+    "transfer": """\
+examples:
+  workbench transfer --source runs/source --task mnist-5k:5-9 --mode parameter --freeze-depth 2 --per-class 5 --epochs 10
+  workbench transfer --source runs/source --task mnist-5k:5-9 --mode feature --per-class 5
+  workbench transfer --source runs/source --task digits:5-9 -p mode structure -p seed 3
+""",
+    "compare": """\
+examples:
+  workbench compare --source runs/source --task mnist-5k:5-9 --per-class 5 --seeds 3 --epochs 10
+  workbench compare --source runs/source --task mnist-5k:5-9 --seeds 0,4,7 --modes structure,parameter --freeze-depth 2
+""",
+    "runs": """\
+examples:
+  workbench runs
+  workbench runs --runs-dir /tmp/study/runs --json
+""",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for `workbench` and its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="workbench",
+        description="Transfer Learning Workbench: pretrain a Keras CNN, carry it to a new task by "
+                    "parameter, feature or structure transfer, and compare the modes over seeds.",
+        epilog=MAIN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from workbench import __version__
+
+    parser.add_argument("--version", action="version", version=f"workbench {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    pretrain = _subparser(commands, "pretrain", "train a source model on a source task")
+    _add_run_arguments(pretrain, default_task="mnist-5k:0-4")
+    pretrain.add_argument("--model", help="seed-cnn (default), mobilenet_v2 or resnet50")
+    pretrain.add_argument("--weights", help="backbone weights: none (default), imagenet, or a weights file")
+    pretrain.add_argument("--input-shape", help="model input HEIGHTxWIDTHxCHANNELS (default 32x32x3)")
+
+    transfer = _subparser(commands, "transfer", "carry a source run to a target task (one run)")
+    _add_run_arguments(transfer, default_task="mnist-5k:5-9")
+    _add_transfer_arguments(transfer)
+    transfer.add_argument("--mode", help="parameter (default), feature or structure")
+
+    compare = _subparser(commands, "compare", "run structure, feature and parameter transfer over seeds")
+    _add_run_arguments(compare, default_task="mnist-5k:5-9", seed=False)
+    _add_transfer_arguments(compare)
+    compare.add_argument("--seeds", default="3", help="a count (3 = seeds 0,1,2) or a list like 0,4,7 (default 3)")
+    compare.add_argument("--modes", default="structure,feature,parameter",
+                         help="comma list of modes to compare (default structure,feature,parameter)")
+
+    runs = _subparser(commands, "runs", "list runs with their key figures")
+    runs.add_argument("--runs-dir", default="runs", help="folder holding run directories (default runs)")
+    runs.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    return parser
+
+
+def _subparser(commands: Any, name: str, summary: str) -> argparse.ArgumentParser:
+    return commands.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".",
+                               epilog=COMMAND_EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser, default_task: str, seed: bool = True) -> None:
+    parser.add_argument("--task", help=f"DATASET[:CLASSES] (default {default_task})")
+    parser.add_argument("--epochs", type=int, help="training epochs (default 5)")
+    parser.add_argument("--per-class", type=int, help="training examples per class (default: all)")
+    parser.add_argument("--batch-size", type=int, help="mini-batch size (default 32)")
+    parser.add_argument("--learning-rate", type=float, help="Adam learning rate (default 0.001)")
+    parser.add_argument("--validation-split", type=float, help="fraction held out for validation (default 0.1)")
+    if seed:
+        parser.add_argument("--seed", type=int, help="seed for splits, budget and weights (default 0)")
+    parser.add_argument("--name", help="run directory name (default: made from mode, seed and time)")
+    parser.add_argument("--runs-dir", help="folder holding run directories (default runs)")
+    parser.add_argument("--overwrite", action="store_true", default=None, help="replace a run of the same name")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
+                        help="papermill-style parameter, e.g. -p freeze_depth 2 (repeatable; wins over flags)")
+    parser.add_argument("-f", "--parameters-file", help="YAML file of parameters (flags and -p override it)")
+
+
+def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", help="source run directory, e.g. runs/source (required)")
+    parser.add_argument("--freeze-depth", type=int, help="parameter mode: blocks frozen from the input (default 0)")
+
+
+def collect_parameters(arguments: argparse.Namespace, skip: Sequence[str] = ()) -> dict[str, Any]:
+    """Merge `-f` file, explicit flags and `-p` pairs into one parameter dict (later wins)."""
+    from workbench.config import load_parameter_file, parse_parameter_value
+
+    values: dict[str, Any] = {}
+    if arguments.parameters_file:
+        values.update(load_parameter_file(arguments.parameters_file))
+    ignored = {"command", "parameter", "parameters_file", *skip}
+    for key, value in vars(arguments).items():
+        if key not in ignored and value is not None:
+            values[key] = value
+    for name, text in arguments.parameter:
+        values[name.replace("-", "_")] = parse_parameter_value(text)
+    return values
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `workbench` command. Returns the exit code."""
+    # Quiet TensorFlow's C++ start-up logging unless the user asked for it.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    try:
+        return {"pretrain": _pretrain, "transfer": _transfer, "compare": _compare, "runs": _runs}[
+            arguments.command](arguments)
+    except WorkbenchError as error:
+        print(f"workbench {arguments.command}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"workbench {arguments.command}: interrupted; no half-written run was left behind.", file=sys.stderr)
+        return 130
+
+
+def _train_one(kind: str, arguments: argparse.Namespace) -> int:
+    from workbench.callbacks import EpochProgressBar
+    from workbench.config import config_from_mapping
+    from workbench.training import train_run
+
+    config = config_from_mapping(collect_parameters(arguments), kind=kind)
+    label = config.mode if kind == "transfer" else "pretrain"
+    run = train_run(config, callbacks=[EpochProgressBar(f"{label} {config.task}")])
+    _print_run(run)
+    return 0
+
+
+def _pretrain(arguments: argparse.Namespace) -> int:
+    return _train_one("pretrain", arguments)
+
+
+def _transfer(arguments: argparse.Namespace) -> int:
+    return _train_one("transfer", arguments)
+
+
+def _print_run(run: Any) -> None:
+    summary = run.summary()
+    print(
+        f"{summary['status']}: {summary['mode']} on {summary['task']}, {summary['epochs']} epochs, "
+        f"test accuracy {summary['test_accuracy']:.3f} (best validation {summary['best_val_accuracy']:.3f}), "
+        f"{summary['seconds']:.1f} s",
+        file=sys.stderr,
+    )
+    for note in run.manifest.get("input_adaptation", []):
+        print(f"input adapted: {note}", file=sys.stderr)
+    print(run.path)
+
+
+def _compare(arguments: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from workbench.callbacks import EpochProgressBar
+    from workbench.config import config_from_mapping
+    from workbench.experiments import resolve_seeds, run_comparison
+
+    parameters = collect_parameters(arguments, skip=("seeds", "modes"))
+    seeds = parameters.pop("seeds", None) or resolve_seeds(arguments.seeds)
+    modes = parameters.pop("modes", None) or [mode.strip() for mode in arguments.modes.split(",") if mode.strip()]
+    if isinstance(modes, str):
+        modes = [mode.strip() for mode in modes.split(",")]
+    base = config_from_mapping({**parameters, "mode": "parameter"}, kind="transfer")
+    seed_list = resolve_seeds(seeds)
+    overall = tqdm(total=len(seed_list) * len(modes), desc="compare", unit="run", position=0, dynamic_ncols=True)
+
+    def callbacks_for(config: Any) -> list[Any]:
+        return [EpochProgressBar(f"{config.mode} seed {config.seed}", position=1)]
+
+    try:
+        comparison = run_comparison(base, seed_list, modes, run_callbacks=callbacks_for,
+                                    on_run_done=lambda run: overall.update(1))
+    finally:
+        overall.close()
+    print(comparison.format_table())
+    return 0
+
+
+def _runs(arguments: argparse.Namespace) -> int:
+    from workbench.runs import list_runs
+
+    runs = list_runs(arguments.runs_dir)
+    if arguments.json:
+        for run in runs:
+            print(json.dumps({key: (None if isinstance(value, float) and math.isnan(value) else value)
+                              for key, value in run.summary().items()}))
+        return 0
+    if not runs:
+        print(f"No runs in {arguments.runs_dir!r} yet. Start with: workbench pretrain --task mnist-5k:0-4 --name source")
+        return 0
+    print(format_runs_table([run.summary() for run in runs]))
+    return 0
+
+
+def format_runs_table(rows: list[dict[str, Any]]) -> str:
+    """Runs as a fixed-width table: name, mode, task, depth, budget, seed, accuracies, status."""
+    header = f"{'name':<42} {'mode':<10} {'task':<22} {'depth':>5} {'per_class':>9} {'seed':>4} " \
+             f"{'val_acc':>7} {'test_acc':>8} {'seconds':>7}  status"
+    lines = [header]
+    for row in rows:
+        depth = "" if row["freeze_depth"] is None else str(row["freeze_depth"])
+        budget = "all" if row["per_class"] is None else str(row["per_class"])
+        lines.append(
+            f"{row['name'][:42]:<42} {row['mode']:<10} {str(row['task'])[:22]:<22} {depth:>5} {budget:>9} "
+            f"{row['seed']:>4} {row['best_val_accuracy']:>7.3f} {row['test_accuracy']:>8.3f} "
+            f"{row['seconds']:>7.1f}  {row['status']}"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,263 @@
+"""One configuration schema for every run.
+
+CLI flags, papermill parameters (`-p name value`, `-f params.yaml`) and widget values all become a
+`RunConfig`. Static validation (types, ranges, allowed names) lives here and runs once, at the edge;
+checks that need the data or the source model (class names, budgets, block counts) run in
+`data.py` and `transfer.py` before anything is written to disk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from workbench.errors import ConfigError
+
+KINDS = ("pretrain", "transfer")
+MODES = ("parameter", "feature", "structure")
+MODE_DESCRIPTIONS = {
+    "parameter": "copy the source weights, freeze the first `freeze_depth` blocks, fine-tune the rest",
+    "feature": "copy the source weights, freeze the whole feature extractor, train a new head",
+    "structure": "same architecture, fresh weights: the from-scratch baseline",
+}
+ARCHITECTURES = ("seed-cnn", "mobilenet_v2", "resnet50")
+DEFAULT_SOURCE_TASK = "mnist-5k:0-4"
+DEFAULT_TARGET_TASK = "mnist-5k:5-9"
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines one training run.
+
+    Args:
+        kind: "pretrain" (train a source model) or "transfer" (carry a source run to a target task).
+        task: `DATASET[:CLASSES]`, e.g. "mnist-5k:0-4" or "folder:/data/flowers:roses,tulips".
+        model: architecture for pretraining: "seed-cnn", "mobilenet_v2" or "resnet50".
+            Transfer runs take the source run's architecture. Defaults to "seed-cnn".
+        weights: initial backbone weights for pretraining: "none", "imagenet" (downloads) or the
+            path of a local weights file. Defaults to "none".
+        input_shape: (height, width, channels) of the model input; images are resized and
+            converted in the pipeline. Transfer runs take the source model's. Defaults to (32, 32, 3).
+        source: path of the source run directory (transfer only).
+        mode: "parameter", "feature" or "structure" (transfer only). Defaults to "parameter".
+        freeze_depth: number of leading blocks frozen (parameter mode; 0 = fine-tune everything).
+            Feature and structure modes fix it themselves, so leave it unset there. Defaults to 0.
+        per_class: training examples per class (the label budget); None takes all.
+        validation_split: fraction of the training pool held out for validation. Defaults to 0.1.
+        epochs: number of training epochs. Defaults to 5.
+        batch_size: mini-batch size. Defaults to 32.
+        learning_rate: Adam learning rate. Defaults to 1e-3.
+        seed: seeds the splits, the label budget draw, the initial weights and shuffling.
+        name: run directory name under `runs_dir`; None makes one from kind, mode and time.
+        runs_dir: folder that holds run directories. Defaults to "runs".
+        overwrite: replace an existing run of the same name. Defaults to False.
+    """
+
+    kind: str = "pretrain"
+    task: str = DEFAULT_SOURCE_TASK
+    model: str = "seed-cnn"
+    weights: str = "none"
+    input_shape: tuple[int, int, int] = (32, 32, 3)
+    source: str | None = None
+    mode: str = "parameter"
+    freeze_depth: int | None = None
+    per_class: int | None = None
+    validation_split: float = 0.1
+    epochs: int = 5
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    seed: int = 0
+    name: str | None = None
+    runs_dir: str = "runs"
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check types and ranges; raise `ConfigError` naming the bad value and the fix."""
+        _check_choice("kind", self.kind, KINDS)
+        if not isinstance(self.task, str) or not self.task.strip():
+            raise ConfigError(
+                f"task={self.task!r} is empty. Pass a task as DATASET[:CLASSES], for example "
+                f"--task {DEFAULT_TARGET_TASK}."
+            )
+        _check_choice("model", self.model, ARCHITECTURES)
+        self.input_shape = _coerce_shape(self.input_shape)
+        self.epochs = _check_int("epochs", self.epochs, minimum=1, fix="Pass --epochs 1 or more.")
+        self.batch_size = _check_int("batch_size", self.batch_size, minimum=1, fix="Pass --batch-size 1 or more.")
+        self.seed = _check_int("seed", self.seed, minimum=0, fix="Pass a non-negative --seed.")
+        if self.per_class is not None:
+            self.per_class = _check_int(
+                "per_class", self.per_class, minimum=1,
+                fix="Pass --per-class 1 or more, or leave it out to use every training example.",
+            )
+        if self.freeze_depth is not None:
+            self.freeze_depth = _check_int(
+                "freeze_depth", self.freeze_depth, minimum=0,
+                fix="Pass --freeze-depth 0 (fine-tune everything) or a positive number of blocks.",
+            )
+        self.learning_rate = _check_float("learning_rate", self.learning_rate, low=0.0, high=10.0)
+        self.validation_split = _check_float(
+            "validation_split", self.validation_split, low=0.0, high=0.9, low_inclusive=True
+        )
+        if self.kind == "transfer":
+            _check_choice("mode", self.mode, MODES)
+            if not self.source:
+                raise ConfigError(
+                    "A transfer run needs a source run. Pass --source runs/NAME (a directory made by "
+                    "`workbench pretrain`)."
+                )
+            if self.mode != "parameter" and self.freeze_depth is not None:
+                fixed = "all feature blocks" if self.mode == "feature" else "no blocks"
+                raise ConfigError(
+                    f"freeze_depth={self.freeze_depth} was given with mode={self.mode!r}, which "
+                    f"always freezes {fixed}. Leave --freeze-depth out, or use --mode parameter."
+                )
+        if self.name is not None:
+            name = str(self.name)
+            if not name or "/" in name or name.startswith(".") or name != name.strip():
+                raise ConfigError(
+                    f"name={self.name!r} is not a usable run directory name. Use letters, digits, "
+                    "'-' and '_', without '/' or a leading '.'."
+                )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict of every field (tuples become lists)."""
+        values = dataclasses.asdict(self)
+        values["input_shape"] = list(self.input_shape)
+        return values
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """Return a validated copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+FIELD_NAMES = tuple(f.name for f in dataclasses.fields(RunConfig))
+
+
+def config_from_mapping(values: Mapping[str, Any], **defaults: Any) -> RunConfig:
+    """Build a `RunConfig` from a mapping such as CLI flags, papermill parameters or widget values.
+
+    Dashes in keys are accepted as underscores (`freeze-depth` = `freeze_depth`); `None` values
+    fall back to the defaults.
+
+    Args:
+        values: field name → value.
+        **defaults: values used where `values` has none (e.g. `kind="transfer"`).
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        ConfigError: for an unknown field or a bad value.
+    """
+    merged: dict[str, Any] = dict(defaults)
+    for key, value in values.items():
+        name = str(key).replace("-", "_")
+        if name not in FIELD_NAMES:
+            raise ConfigError(
+                f"Unknown parameter {key!r}. Allowed parameters: {', '.join(FIELD_NAMES)}. "
+                "Check the spelling (use -p freeze_depth 2, for example)."
+            )
+        if value is not None:
+            merged[name] = value
+    if merged.get("kind") == "transfer" and "task" not in merged:
+        merged["task"] = DEFAULT_TARGET_TASK
+    return RunConfig(**merged)
+
+
+def load_parameter_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML (or JSON) parameter file into a dict, papermill's `-f` style.
+
+    Raises:
+        ConfigError: when the file is missing, unreadable, or not a mapping.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Parameter file {str(path)!r} does not exist. Pass -f with the path of a YAML file.")
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"Parameter file {str(path)!r} is not valid YAML ({error}). Fix the file.") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(
+            f"Parameter file {str(path)!r} holds a {type(loaded).__name__}, not a mapping of "
+            "name: value lines. Write one `name: value` per line."
+        )
+    return loaded
+
+
+def parse_parameter_value(text: str) -> Any:
+    """Parse a `-p name value` value the way papermill does: as YAML (numbers, lists, null)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def save_config(config: RunConfig, path: Path) -> None:
+    """Write a config as indented JSON."""
+    path.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+
+
+def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        flag = name.replace("_", "-")
+        raise ConfigError(
+            f"{name}={value!r} is not known. Allowed values: {', '.join(allowed)}. "
+            f"Pass --{flag} {allowed[0]}, for example."
+        )
+
+
+def _check_int(name: str, value: Any, minimum: int, fix: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ConfigError(f"{name}={value!r} is not a whole number. {fix}")
+    try:
+        number = int(value) if not isinstance(value, float) or value.is_integer() else None
+    except ValueError:
+        number = None
+    if number is None:
+        raise ConfigError(f"{name}={value!r} is not a whole number. {fix}")
+    if number < minimum:
+        raise ConfigError(f"{name}={number} is below the minimum of {minimum}. {fix}")
+    return number
+
+
+def _check_float(
+    name: str, value: Any, low: float, high: float, low_inclusive: bool = False
+) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}={value!r} is not a number. Pass a number such as 0.001.") from None
+    too_low = number < low if low_inclusive else number <= low
+    if too_low or number > high or number != number:
+        interval = f"{'[' if low_inclusive else '('}{low}, {high}]"
+        raise ConfigError(f"{name}={value!r} is outside {interval}. Pass a value in that range.")
+    return number
+
+
+def _coerce_shape(value: Any) -> tuple[int, int, int]:
+    if isinstance(value, str):
+        parts = value.lower().replace(",", "x").split("x")
+    else:
+        parts = list(value) if isinstance(value, (list, tuple)) else [value]
+    try:
+        shape = tuple(int(part) for part in parts)
+    except (TypeError, ValueError):
+        shape = ()
+    if len(shape) != 3 or shape[2] not in (1, 3) or min(shape[:2]) < 8:
+        raise ConfigError(
+            f"input_shape={value!r} is not HEIGHTxWIDTHxCHANNELS with sides of at least 8 and 1 or 3 "
+            "channels. Pass --input-shape 32x32x3, for example."
+        )
+    return shape  # type: ignore[return-value]

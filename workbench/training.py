@@ -1,0 +1,243 @@
+"""One training run: prepare data and model, fit, evaluate, write the run directory atomically.
+
+Read `train_run` top to bottom: it is the one training path every front end uses.
+"""
+
+from __future__ import annotations
+
+import datetime as _datetime
+import os
+import platform
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench import __version__
+from workbench.callbacks import HistoryRecorder, StopOnEvent
+from workbench.config import RunConfig, save_config
+from workbench.data import TaskData, describe_adaptation, make_pipeline, prepare_task
+from workbench.errors import ConfigError
+from workbench.models import architecture_of, build_model, count_parameters, model_blocks
+from workbench.runs import TEMPORARY_PREFIX, Run, load_run, write_history, write_json
+from workbench.transfer import format_transfer_report, transfer_model
+
+
+def train_run(
+    config: RunConfig,
+    callbacks: Sequence[Any] = (),
+    stop_event: threading.Event | None = None,
+) -> Run:
+    """Train one run from a config and return it, read back from its complete run directory.
+
+    Every input check (task, classes, budget, source run, freeze depth) happens before the first
+    file is written; the run is written under a temporary name and renamed into place at the end,
+    so a failed or interrupted run leaves nothing behind.
+
+    Args:
+        config: what to train (see `RunConfig`).
+        callbacks: extra Keras callbacks (progress bars, live curves).
+        stop_event: when set during training, the run stops after the current batch and is saved
+            with status "stopped".
+
+    Returns:
+        The saved `Run`.
+
+    Raises:
+        WorkbenchError: for any bad input, before anything is written.
+    """
+    import keras
+
+    started = time.perf_counter()
+    runs_dir = Path(config.runs_dir)
+    run_name = config.name or _default_run_name(config)
+    final_path = runs_dir / run_name
+    if final_path.exists() and not config.overwrite:
+        raise ConfigError(
+            f"Run {str(final_path)!r} already exists. Pass another --name, or --overwrite to replace it."
+        )
+
+    source = load_run(config.source, runs_dir) if config.kind == "transfer" else None
+    source_model = source.load_model() if source else None
+    input_shape = tuple(source_model.input_shape[1:]) if source_model is not None else config.input_shape
+    config = config.replace(input_shape=input_shape, name=run_name,
+                            source=str(source.path) if source else None)
+    task_data = prepare_task(config.task, config.per_class, config.validation_split, config.seed)
+
+    if source_model is not None:
+        model, transfer_report = transfer_model(source_model, config.mode, task_data.num_classes,
+                                                config.freeze_depth, seed=config.seed)
+    else:
+        model = build_model(config.model, task_data.num_classes, input_shape, config.weights, seed=config.seed)
+        transfer_report = None
+    # Trainability changes take effect at compile(), so compile after transfer_model froze blocks.
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+
+    train_images, train_labels = task_data.train
+    validation_images, validation_labels = task_data.validation
+    batch_size = effective_batch_size(config.batch_size, len(train_labels))
+    train_data = make_pipeline(train_images, train_labels, input_shape, batch_size, shuffle=True, seed=config.seed)
+    validation_data = (make_pipeline(validation_images, validation_labels, input_shape, config.batch_size * 4)
+                       if len(validation_labels) else None)
+
+    history = HistoryRecorder()
+    stopper = StopOnEvent(stop_event or threading.Event())
+    temporary = runs_dir / f"{TEMPORARY_PREFIX}{run_name}-{secrets.token_hex(4)}"
+    try:
+        temporary.mkdir(parents=True)
+        fit_started = time.perf_counter()
+        model.fit(
+            train_data,
+            validation_data=validation_data,
+            epochs=config.epochs,
+            shuffle=False,  # the pipeline shuffles, seeded; this only silences Keras' warning
+            verbose=0,
+            callbacks=[history, stopper, keras.callbacks.TerminateOnNaN(), *callbacks],
+        )
+        train_seconds = time.perf_counter() - fit_started
+        metrics = evaluate_model(model, task_data, input_shape, config.batch_size * 4)
+        metrics["status"] = _status(history, stopper)
+        metrics["epochs_completed"] = sum(1 for row in history.rows if not row["partial"])
+        validation_accuracies = [row["val_accuracy"] for row in history.rows if not np.isnan(row["val_accuracy"])]
+        metrics["best_val_accuracy"] = max(validation_accuracies) if validation_accuracies else None
+
+        save_config(config, temporary / "config.json")
+        write_history(temporary / "history.csv", history.rows)
+        write_json(temporary / "metrics.json", metrics)
+        model.save(temporary / "model.keras")
+        if transfer_report is not None:
+            write_json(temporary / "transfer.json", transfer_report)
+            (temporary / "transfer.txt").write_text(format_transfer_report(transfer_report) + "\n")
+        manifest = _manifest(config, task_data, model, source, input_shape, train_seconds,
+                             time.perf_counter() - started, metrics["status"])
+        manifest["batch_size"] = batch_size
+        if batch_size != config.batch_size:
+            manifest["notes"] = [f"batch size {config.batch_size} reduced to {batch_size} so that each epoch "
+                                 f"of {len(train_labels)} examples has at least {MIN_STEPS_PER_EPOCH} updates"]
+        write_json(temporary / "manifest.json", manifest)
+        _move_into_place(temporary, final_path, config.overwrite)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    return load_run(final_path)
+
+
+MIN_STEPS_PER_EPOCH = 8
+
+
+def effective_batch_size(batch_size: int, train_examples: int) -> int:
+    """The batch size actually used: small enough that an epoch has `MIN_STEPS_PER_EPOCH` updates.
+
+    With a label budget of 5 per class, a batch of 32 would make each epoch a single update, and
+    ten epochs ten updates: too few for a new head to learn anything, which would make every
+    comparison at small budgets measure the step count instead of the transfer.
+    """
+    return max(1, min(batch_size, train_examples // MIN_STEPS_PER_EPOCH))
+
+
+def evaluate_model(model: Any, task_data: TaskData, input_shape: tuple[int, int, int], batch_size: int) -> dict[str, Any]:
+    """Score a model on the task's held-out test set.
+
+    Returns:
+        test_accuracy, test_loss, per_class_accuracy (class name → accuracy), confusion_matrix
+        (rows = true class, columns = predicted), class_names and test_examples.
+    """
+    images, labels = task_data.test
+    logits = model.predict(make_pipeline(images, labels, input_shape, batch_size), verbose=0)
+    logits = logits.astype(np.float64)
+    predictions = logits.argmax(axis=1)
+    # Cross-entropy from logits with a stable log-softmax, matching the training loss.
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    num_classes = task_data.num_classes
+    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(confusion, (labels, predictions), 1)
+    per_class = {
+        name: float(confusion[index, index] / confusion[index].sum()) if confusion[index].sum() else None
+        for index, name in enumerate(task_data.class_names)
+    }
+    return {
+        "test_accuracy": float((predictions == labels).mean()),
+        "test_loss": float(-log_probabilities[np.arange(len(labels)), labels].mean()),
+        "test_examples": int(len(labels)),
+        "class_names": list(task_data.class_names),
+        "per_class_accuracy": per_class,
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def _status(history: HistoryRecorder, stopper: StopOnEvent) -> str:
+    if any(np.isnan(row["loss"]) or np.isinf(row["loss"]) for row in history.rows):
+        return "diverged"
+    return "stopped" if stopper.stopped else "finished"
+
+
+def _default_run_name(config: RunConfig) -> str:
+    stamp = _datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    if config.kind == "pretrain":
+        label = f"pretrain-{config.model}"
+    else:
+        depth = f"-fd{config.freeze_depth}" if config.mode == "parameter" and config.freeze_depth else ""
+        label = f"{config.mode}{depth}"
+    return f"{label}-s{config.seed}-{stamp}-{secrets.token_hex(2)}"
+
+
+def _move_into_place(temporary: Path, final_path: Path, overwrite: bool) -> None:
+    """Rename the finished run into place; an overwritten run is swapped out, then deleted."""
+    if final_path.exists():
+        if not overwrite:
+            raise ConfigError(f"Run {str(final_path)!r} appeared while training. Pass another --name.")
+        retired = final_path.with_name(f"{TEMPORARY_PREFIX}{final_path.name}-replaced-{secrets.token_hex(4)}")
+        os.replace(final_path, retired)
+        os.replace(temporary, final_path)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(temporary, final_path)
+
+
+def _manifest(
+    config: RunConfig,
+    task_data: TaskData,
+    model: Any,
+    source: Run | None,
+    input_shape: tuple[int, ...],
+    train_seconds: float,
+    total_seconds: float,
+    status: str,
+) -> dict[str, Any]:
+    import keras
+    import tensorflow as tf
+
+    return {
+        "workbench_version": __version__,
+        "created": _datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "status": status,
+        "seed": config.seed,
+        "architecture": architecture_of(model),
+        "blocks": [block.name for block in model_blocks(model)],
+        "input_shape": list(input_shape),
+        "input_adaptation": describe_adaptation(task_data.image_shape, input_shape),
+        "data": task_data.summary(),
+        "source_run": str(source.path) if source else None,
+        "source_task": source.config.get("task") if source else None,
+        "parameters": count_parameters(model),
+        "train_seconds": round(train_seconds, 3),
+        "total_seconds": round(total_seconds, 3),
+        "versions": {
+            "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "numpy": np.__version__,
+        },
+        "platform": platform.platform(),
+        "devices": [device.device_type for device in tf.config.list_logical_devices()],
+    }

@@ -1,0 +1,170 @@
+"""The three transfer modes, freeze depth, head replacement and the weight-transfer report.
+
+| mode       | copied from the source       | frozen                          | trains               |
+|------------|------------------------------|---------------------------------|----------------------|
+| parameter  | every weight whose shape fits | the first `freeze_depth` blocks | the blocks above     |
+| feature    | everything but the head      | the whole feature extractor     | a new head           |
+| structure  | nothing                      | nothing                         | everything (baseline) |
+
+The transferred model is always a fresh model of the source's architecture and input shape with a
+head sized for the target's classes; weights are copied layer by layer, by name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from workbench.config import MODES
+from workbench.errors import ConfigError
+from workbench.models import HEAD_BLOCK, Block, architecture_of, build_model, count_parameters, model_blocks
+
+
+def max_freeze_depth(blocks: list[Block]) -> int:
+    """The deepest allowed freeze depth: every block but the head, which always trains."""
+    return len(blocks) - 1
+
+
+def resolve_freeze_depth(mode: str, freeze_depth: int | None, blocks: list[Block]) -> int:
+    """The freeze depth a mode uses: parameter takes the user's (default 0), the others fix it.
+
+    Raises:
+        ConfigError: unknown mode, or a depth outside 0..(number of blocks below the head).
+    """
+    if mode not in MODES:
+        raise ConfigError(
+            f"mode={mode!r} is not known. Allowed modes: {', '.join(MODES)}. Pass --mode parameter, for example."
+        )
+    deepest = max_freeze_depth(blocks)
+    if mode == "feature":
+        return deepest
+    if mode == "structure":
+        return 0
+    depth = 0 if freeze_depth is None else int(freeze_depth)
+    if not 0 <= depth <= deepest:
+        names = ", ".join(block.name for block in blocks)
+        raise ConfigError(
+            f"freeze_depth={depth} is outside 0..{deepest}: this model has {len(blocks)} blocks ({names}) "
+            f"and the head always trains. Pass --freeze-depth between 0 (fine-tune everything) and {deepest} "
+            "(freeze every block below the head)."
+        )
+    return depth
+
+
+def freeze_blocks(model: Any, depth: int, blocks: list[Block] | None = None) -> None:
+    """Freeze the first `depth` blocks and make every later block trainable.
+
+    Keras 3 runs a BatchNormalization layer whose `trainable` is False in inference mode, so frozen
+    blocks keep their normalisation statistics as well as their weights. The model must be
+    (re)compiled afterwards: `trainable` changes take effect at `compile()`.
+    """
+    blocks = blocks or model_blocks(model)
+    frozen_layers = {name for block in blocks[:depth] for name in block.layer_names}
+    for layer in model.layers:
+        layer.trainable = layer.name not in frozen_layers
+
+
+def transfer_model(
+    source_model: Any,
+    mode: str,
+    num_classes: int,
+    freeze_depth: int | None = None,
+    seed: int = 0,
+) -> tuple[Any, dict[str, Any]]:
+    """Carry a source model to a target task with `num_classes` classes.
+
+    Args:
+        source_model: a model built by `workbench.models.build_model` (loaded from a source run).
+        mode: "parameter", "feature" or "structure".
+        num_classes: number of target classes (the new head's width).
+        freeze_depth: leading blocks to freeze (parameter mode only; default 0).
+        seed: seeds the fresh weights (the new head, and everything in structure mode).
+
+    Returns:
+        The new model (not compiled) and its weight-transfer report.
+
+    Raises:
+        ConfigError: unknown mode or a freeze depth out of range.
+    """
+    blocks = model_blocks(source_model)
+    depth = resolve_freeze_depth(mode, freeze_depth, blocks)
+    input_shape = tuple(int(size) for size in source_model.input_shape[1:])
+    model = build_model(architecture_of(source_model), num_classes, input_shape=input_shape, seed=seed)
+    block_of = {name: block.name for block in blocks for name in block.layer_names}
+    source_layers = {layer.name: layer for layer in source_model.layers}
+    rows = []
+    for layer in model.layers:
+        row = {"layer": layer.name, "block": block_of.get(layer.name, "?"), "action": "", "reason": ""}
+        target_shapes = [tuple(weight.shape) for weight in layer.weights]
+        if not target_shapes:
+            row.update(action="no weights", reason="layer has no weights")
+        elif mode == "structure":
+            row.update(action="re-initialised", reason="structure transfer starts from fresh weights")
+        elif mode == "feature" and row["block"] == HEAD_BLOCK:
+            _zero_weights(layer)
+            row.update(action="re-initialised", reason="feature transfer trains a new head (zero-initialised)")
+        else:
+            source_layer = source_layers.get(layer.name)
+            source_shapes = [tuple(weight.shape) for weight in source_layer.weights] if source_layer else []
+            if source_layer is None:
+                row.update(action="skipped", reason="no layer of this name in the source; fresh weights")
+            elif source_shapes != target_shapes:
+                fresh = "fresh weights"
+                if row["block"] == HEAD_BLOCK:
+                    _zero_weights(layer)
+                    fresh = "new zero-initialised head"
+                row.update(action="skipped", reason=f"shape mismatch: source {_shapes(source_shapes)} vs "
+                                                    f"target {_shapes(target_shapes)}; {fresh}")
+            else:
+                layer.set_weights(source_layer.get_weights())
+                row.update(action="copied", reason="same shape")
+        rows.append(row)
+    freeze_blocks(model, depth, blocks)
+    trainable_by_layer = {layer.name: layer.trainable for layer in model.layers}
+    params_by_layer = {layer.name: int(sum(np.prod(w.shape) for w in layer.weights)) for layer in model.layers}
+    for row in rows:
+        row["trainable"] = bool(trainable_by_layer[row["layer"]])
+        row["params"] = params_by_layer[row["layer"]]
+    report = {
+        "mode": mode,
+        "architecture": architecture_of(source_model),
+        "freeze_depth": depth,
+        "blocks": [
+            {"name": block.name, "frozen": index < depth, "layers": list(block.layer_names)}
+            for index, block in enumerate(blocks)
+        ],
+        "layers": rows,
+        **count_parameters(model),
+    }
+    return model, report
+
+
+def _zero_weights(layer: Any) -> None:
+    """Start a new head at zero, as BiT (Kolesnikov et al., 2020) does for transfer.
+
+    A randomly initialised head on top of large, already-trained features produces large random
+    logits; with zeros the first predictions are uniform (loss = log k) and the pretrained features
+    are not disturbed by the head's early gradients. Structure transfer keeps Keras' default
+    initialisation, since it is the plain from-scratch baseline.
+    """
+    layer.set_weights([np.zeros(weight.shape, dtype="float32") for weight in layer.weights])
+
+
+def _shapes(shapes: list[tuple[int, ...]]) -> str:
+    return ", ".join("x".join(str(size) for size in shape) for shape in shapes)
+
+
+def format_transfer_report(report: dict[str, Any]) -> str:
+    """The weight-transfer report as a fixed-width text table (for the CLI and run folders)."""
+    lines = [
+        f"mode={report['mode']}  freeze_depth={report['freeze_depth']}  "
+        f"trainable={report['trainable_params']:,}  frozen={report['frozen_params']:,}",
+        f"{'layer':<28} {'block':<8} {'action':<15} {'state':<9} {'params':>10}  reason",
+    ]
+    for row in report["layers"]:
+        state = "trainable" if row["trainable"] else "frozen"
+        lines.append(
+            f"{row['layer']:<28} {row['block']:<8} {row['action']:<15} {state:<9} {row['params']:>10,}  {row['reason']}"
+        )
+    return "\n".join(lines)
