@@ -1,0 +1,54 @@
+"""Shared fixtures: a small source run trained once per test session, and browser discovery."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+SHARED_CIFAR10_MINI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-mini"
+
+
+@pytest.fixture(scope="session")
+def source_run(tmp_path_factory: pytest.TempPathFactory):
+    """A seed CNN pretrained on mnist-5k digits 0-4 (small budget, 2 epochs: a few seconds)."""
+    import workbench
+
+    runs_dir = tmp_path_factory.mktemp("source-runs")
+    return workbench.pretrain(task="mnist-5k:0-4", per_class=100, epochs=2, name="source",
+                              runs_dir=str(runs_dir), seed=0)
+
+
+@pytest.fixture
+def runs_dir(tmp_path: Path) -> Path:
+    """An empty runs folder for one test."""
+    path = tmp_path / "runs"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(scope="session")
+def cifar10_mini() -> Path:
+    """../shared/data/cifar10-mini, or a skip where this checkout has no ../shared beside it."""
+    if not SHARED_CIFAR10_MINI.is_dir():
+        pytest.skip(f"{SHARED_CIFAR10_MINI} is absent (only present with ../shared beside the checkout)")
+    return SHARED_CIFAR10_MINI
+
+
+@pytest.fixture(scope="session")
+def chromium_executable() -> str:
+    """Debian's Chromium for browser tests, or a skip that says how to install it."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.skip("Chromium is not installed: `apt-get install chromium` (.ci/run does this) to run browser tests")
+    return path
+
+
+def chromium_launch_arguments() -> list[str]:
+    """Flags for headless Chromium on a machine with no network and, often, running as root."""
+    return ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"]
