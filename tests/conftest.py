@@ -48,7 +48,8 @@ def chromium_executable() -> str:
     return path
 
 
-def chromium_launch_arguments() -> list[str]:
+@pytest.fixture(scope="session")
+def chromium_arguments() -> list[str]:
     """Flags for headless Chromium on a machine with no network and, often, running as root."""
     return ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync"]
