@@ -25,7 +25,7 @@ from workbench.data import TaskData, describe_adaptation, make_pipeline, prepare
 from workbench.errors import ConfigError
 from workbench.models import architecture_of, build_model, count_parameters, model_blocks
 from workbench.runs import TEMPORARY_PREFIX, Run, load_run, write_history, write_json
-from workbench.transfer import format_transfer_report, transfer_model
+from workbench.transfer_modes import format_transfer_report, transfer_model
 
 
 def train_run(

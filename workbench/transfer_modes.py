@@ -1,5 +1,7 @@
 """The three transfer modes, freeze depth, head replacement and the weight-transfer report.
 
+(The module is `transfer_modes` so that `workbench.transfer` stays the API verb.)
+
 | mode       | copied from the source       | frozen                          | trains               |
 |------------|------------------------------|---------------------------------|----------------------|
 | parameter  | every weight whose shape fits | the first `freeze_depth` blocks | the blocks above     |

@@ -1,0 +1,156 @@
+"""Training runs: complete run directories, atomic writes, stop, seeds, and safe loading."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import workbench
+from workbench.config import config_from_mapping
+from workbench.errors import ConfigError, DataError, SourceRunError
+from workbench.runs import list_runs, load_run
+from workbench.training import effective_batch_size, train_run
+
+
+def _transfer(source_run, runs_dir: Path, **overrides):
+    values = {"source": str(source_run.path), "task": "mnist-5k:5-9", "per_class": 5, "epochs": 2,
+              "runs_dir": str(runs_dir), **overrides}
+    return workbench.transfer(**values)
+
+
+def test_a_transfer_run_directory_is_complete(source_run, runs_dir: Path) -> None:
+    run = _transfer(source_run, runs_dir, mode="parameter", freeze_depth=2, name="one")
+    names = {path.name for path in run.path.iterdir()}
+    assert {"config.json", "history.csv", "metrics.json", "model.keras", "manifest.json",
+            "transfer.json", "transfer.txt"} <= names
+    assert [row["epoch"] for row in run.history] == [1, 2]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"} <= set(run.history[0])
+    metrics = run.metrics
+    assert metrics["status"] == "finished"
+    assert metrics["test_examples"] == 500 and 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert np.array(metrics["confusion_matrix"]).sum() == 500
+    assert set(metrics["per_class_accuracy"]) == {"5", "6", "7", "8", "9"}
+    manifest = run.manifest
+    assert manifest["versions"]["tensorflow"] and manifest["versions"]["keras"].startswith("3")
+    assert manifest["data"]["fingerprint"] and manifest["seed"] == 0
+    assert manifest["input_adaptation"] == ["grayscale → RGB (channel repeated)", "resized 28x28 → 32x32 (bilinear)"]
+    assert run.transfer_report["freeze_depth"] == 2
+    assert json.loads((run.path / "config.json").read_text())["source"] == str(source_run.path)
+
+
+def test_saved_models_end_in_logits_and_load_in_safe_mode(source_run) -> None:
+    model = keras.saving.load_model(source_run.model_path, safe_mode=True)
+    assert source_run.model_path.suffix == ".keras"
+    assert model.get_layer("head").activation.__name__ == "linear"
+    assert model.loss is None or getattr(model.loss, "from_logits", True)
+
+
+def test_transfer_learns_the_target_task(source_run, runs_dir: Path) -> None:
+    run = _transfer(source_run, runs_dir, mode="parameter", per_class=20, epochs=3)
+    assert run.test_accuracy > 0.5  # 5 classes: chance is 0.2
+
+
+def test_same_seed_gives_the_same_splits_and_initial_weights(source_run, runs_dir: Path) -> None:
+    first = _transfer(source_run, runs_dir, mode="structure", seed=3, epochs=1)
+    again = _transfer(source_run, runs_dir, mode="feature", seed=3, epochs=1)
+    assert first.manifest["data"]["fingerprint"] == again.manifest["data"]["fingerprint"]
+    initial = [workbench.models.build_model("seed-cnn", 5, seed=3).get_weights() for _ in range(2)]
+    assert all(np.array_equal(a, b) for a, b in zip(*initial))
+
+
+def test_a_failing_run_leaves_nothing_behind(source_run, runs_dir: Path) -> None:
+    class Explode(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        workbench.transfer(callbacks=[Explode()], source=str(source_run.path), task="mnist-5k:5-9",
+                           per_class=5, epochs=2, runs_dir=str(runs_dir), name="doomed")
+    assert list(runs_dir.iterdir()) == []
+
+
+def test_stop_ends_training_early_and_keeps_a_complete_stopped_run(source_run, runs_dir: Path) -> None:
+    stop = threading.Event()
+
+    class StopAfterFirstBatch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            stop.set()
+
+    run = workbench.transfer(callbacks=[StopAfterFirstBatch()], stop_event=stop, source=str(source_run.path),
+                             task="mnist-5k:5-9", per_class=40, epochs=20, runs_dir=str(runs_dir))
+    assert run.status == "stopped"
+    assert len(run.history) == 1 and run.history[0]["partial"]
+    assert run.model_path.is_file() and load_run(run.path).metrics["status"] == "stopped"
+
+
+@pytest.mark.parametrize(("overrides", "error", "fragment"), [
+    ({"task": "mnist-5k:zebra"}, DataError, "not a class"),
+    ({"task": "mnist-5k:5-12"}, DataError, "out of range"),
+    ({"per_class": 999}, DataError, "per_class=999"),
+    ({"freeze_depth": 9}, ConfigError, "outside 0..4"),
+    ({"source": "runs/missing"}, SourceRunError, "does not exist"),
+])
+def test_bad_input_fails_before_anything_is_written(source_run, runs_dir: Path, overrides, error, fragment) -> None:
+    with pytest.raises(error, match=fragment):
+        _transfer(source_run, runs_dir, **overrides)
+    assert list(runs_dir.iterdir()) == []
+
+
+def test_a_source_run_without_a_model_is_refused(source_run, runs_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "no-model"
+    shutil.copytree(source_run.path, broken)
+    (broken / "model.keras").unlink()
+    with pytest.raises(SourceRunError, match="holds no model.keras"):
+        _transfer(source_run, runs_dir, source=str(broken))
+
+
+def test_existing_names_need_overwrite(source_run, runs_dir: Path) -> None:
+    first = _transfer(source_run, runs_dir, name="same", epochs=1)
+    with pytest.raises(ConfigError, match="--overwrite"):
+        _transfer(source_run, runs_dir, name="same", epochs=1)
+    replaced = _transfer(source_run, runs_dir, name="same", epochs=1, overwrite=True, mode="structure")
+    assert replaced.path == first.path and replaced.config["mode"] == "structure"
+    assert [path.name for path in runs_dir.iterdir()] == ["same"]
+
+
+def test_compare_runs_every_mode_on_identical_splits(source_run, runs_dir: Path) -> None:
+    comparison = workbench.compare(source=str(source_run.path), task="mnist-5k:5-9", per_class=5, seeds=2,
+                                   epochs=1, runs_dir=str(runs_dir))
+    rows = comparison.rows()
+    assert [row["mode"] for row in rows] == ["structure", "feature", "parameter"]
+    assert all(row["n"] == 2 and row["seeds"] == [0, 1] for row in rows)
+    fingerprints = {(run.config["seed"], run.manifest["data"]["fingerprint"]) for run in comparison.runs}
+    assert len(fingerprints) == 2  # one fingerprint per seed, shared by all three modes
+    table = comparison.format_table()
+    assert "±" in table and "seeds 0, 1" in table
+    assert len(list_runs(runs_dir)) == 6
+
+
+def test_small_budgets_get_enough_updates_per_epoch() -> None:
+    assert effective_batch_size(32, 25) == 3
+    assert effective_batch_size(32, 5000) == 32
+    assert effective_batch_size(32, 3) == 1
+
+
+def test_pretrain_on_cifar10_mini_then_transfer(cifar10_mini: Path, runs_dir: Path) -> None:
+    source = workbench.pretrain(task=f"folder:{cifar10_mini}:airplane,automobile,ship,truck", per_class=20,
+                                epochs=1, runs_dir=str(runs_dir), name="vehicles")
+    run = workbench.transfer(source=str(source.path), task=f"folder:{cifar10_mini}:cat,dog", per_class=10,
+                             epochs=1, mode="feature", runs_dir=str(runs_dir))
+    assert run.manifest["input_adaptation"] == []
+    assert run.metrics["test_examples"] == 200
+
+
+def test_config_values_become_a_run_via_the_same_schema(source_run, runs_dir: Path) -> None:
+    config = config_from_mapping({"source": str(source_run.path), "task": "digits:0-2", "per_class": 8,
+                                  "epochs": 1, "runs_dir": str(runs_dir), "mode": "feature"}, kind="transfer")
+    run = train_run(config)
+    assert run.manifest["input_adaptation"][1] == "resized 8x8 → 32x32 (bilinear)"
+    assert run.config["input_shape"] == [32, 32, 3]
