@@ -27,6 +27,11 @@ MODE_DESCRIPTIONS = {
     "structure": "same architecture, fresh weights: the from-scratch baseline",
 }
 ARCHITECTURES = ("seed-cnn", "mobilenet_v2", "resnet50")
+BLOCK_LR_KINDS = ("uniform", "geometric", "decay")
+UNFREEZE_KINDS = ("none", "gradual", "two-stage")
+BATCHNORM_POLICIES = ("frozen", "train")
+CACHE_CHOICES = ("auto", "on", "off")
+AUGMENTATIONS = ("flip", "rotate", "translate")
 DEFAULT_SOURCE_TASK = "mnist-5k:0-4"
 DEFAULT_TARGET_TASK = "mnist-5k:5-9"
 
@@ -57,6 +62,24 @@ class RunConfig:
         name: run directory name under `runs_dir`; None makes one from kind, mode and time.
         runs_dir: folder that holds run directories. Defaults to "runs".
         overwrite: replace an existing run of the same name. Defaults to False.
+        copy_depth: parameter mode: copy only the first n blocks and start the rest fresh
+            (Yosinski's AnB / AnB+); None copies every block that fits. Defaults to None.
+        block_lr: per-block learning rates: "uniform", "geometric" (fastai's slice, from `lr_low`
+            at the first block to `learning_rate` at the head) or "decay" (timm's layer decay).
+            Defaults to "uniform".
+        lr_low: the first block's learning rate for "geometric". Defaults to learning_rate / 100.
+        layer_decay: factor per block below the head for "decay". Defaults to 0.75.
+        unfreeze: "none", "gradual" (unfreeze one block top-down every `unfreeze_every` epochs,
+            from head-only down to `freeze_depth`) or "two-stage" (fastai's fine_tune: one
+            head-only epoch, then everything above `freeze_depth` at half the rate, spread
+            geometrically). Defaults to "none".
+        unfreeze_every: epochs between gradual unfreezing steps. Defaults to 1.
+        batchnorm: BatchNorm layers in frozen blocks: "frozen" (inference mode, statistics fixed)
+            or "train" (fastai's train_bn: they keep training). Defaults to "frozen".
+        cache_features: feature mode: compute the frozen extractor's outputs once and train the
+            head on them: "auto" (whenever there is no augmentation), "on" or "off". Defaults to "auto".
+        augment: training-set augmentation, "none" or a comma list of flip, rotate, translate.
+            Turns feature caching off. Defaults to "none".
     """
 
     kind: str = "pretrain"
@@ -76,6 +99,15 @@ class RunConfig:
     name: str | None = None
     runs_dir: str = "runs"
     overwrite: bool = False
+    copy_depth: int | None = None
+    block_lr: str = "uniform"
+    lr_low: float | None = None
+    layer_decay: float = 0.75
+    unfreeze: str = "none"
+    unfreeze_every: int = 1
+    batchnorm: str = "frozen"
+    cache_features: str = "auto"
+    augment: str = "none"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -107,6 +139,7 @@ class RunConfig:
         self.validation_split = _check_float(
             "validation_split", self.validation_split, low=0.0, high=0.9, low_inclusive=True
         )
+        self._validate_techniques()
         if self.kind == "transfer":
             _check_choice("mode", self.mode, MODES)
             if not self.source:
@@ -127,6 +160,44 @@ class RunConfig:
                     f"name={self.name!r} is not a usable run directory name. Use letters, digits, "
                     "'-' and '_', without '/' or a leading '.'."
                 )
+
+    def _validate_techniques(self) -> None:
+        _check_choice("block_lr", self.block_lr, BLOCK_LR_KINDS)
+        _check_choice("unfreeze", self.unfreeze, UNFREEZE_KINDS)
+        _check_choice("batchnorm", self.batchnorm, BATCHNORM_POLICIES)
+        if isinstance(self.cache_features, bool):
+            self.cache_features = "on" if self.cache_features else "off"
+        _check_choice("cache_features", self.cache_features, CACHE_CHOICES)
+        self.augment = normalize_augment(self.augment)
+        self.unfreeze_every = _check_int("unfreeze_every", self.unfreeze_every, minimum=1,
+                                         fix="Pass --unfreeze-every 1 or more.")
+        self.layer_decay = _check_float("layer_decay", self.layer_decay, low=0.0, high=1.0)
+        if self.lr_low is not None:
+            self.lr_low = _check_float("lr_low", self.lr_low, low=0.0, high=10.0)
+        if self.copy_depth is not None:
+            self.copy_depth = _check_int("copy_depth", self.copy_depth, minimum=0,
+                                         fix="Pass --copy-depth 0 or more, or leave it out to copy every block.")
+        is_parameter = self.kind == "transfer" and self.mode == "parameter"
+        chosen = [name for name, value, default in (
+            ("copy_depth", self.copy_depth, None), ("block_lr", self.block_lr, "uniform"),
+            ("unfreeze", self.unfreeze, "none")) if value != default]
+        if chosen and not is_parameter:
+            raise ConfigError(
+                f"{', '.join(chosen)} only apply to parameter transfer (a transfer run with mode "
+                f"'parameter'), not to kind={self.kind!r}, mode={self.mode!r}. Use --mode parameter, or "
+                "leave them out."
+            )
+        if self.cache_features == "on" and (self.kind != "transfer" or self.mode != "feature" or self.augment != "none"):
+            raise ConfigError(
+                "cache_features='on' needs feature transfer without augmentation (the frozen extractor's "
+                "outputs must not change between epochs). Use --mode feature --augment none, or "
+                "--cache-features auto."
+            )
+
+    def uses_feature_cache(self) -> bool:
+        """Whether this run trains its head on cached features (feature mode, no augmentation)."""
+        return (self.kind == "transfer" and self.mode == "feature" and self.augment == "none"
+                and self.cache_features != "off")
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict of every field (tuples become lists)."""
@@ -202,6 +273,25 @@ def parse_parameter_value(text: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+
+
+def normalize_augment(value: Any) -> str:
+    """Turn an augmentation choice ("none", "flip,rotate", a list, None) into its canonical text.
+
+    Raises:
+        ConfigError: for an unknown augmentation.
+    """
+    if value in (None, "", False, "none"):
+        return "none"
+    names = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    names = [str(name).strip() for name in names if str(name).strip()]
+    unknown = [name for name in names if name not in AUGMENTATIONS]
+    if unknown:
+        raise ConfigError(
+            f"augment={value!r} has unknown augmentation(s) {', '.join(unknown)}. Allowed: none, or a comma "
+            f"list of {', '.join(AUGMENTATIONS)}. Pass --augment flip,translate, for example."
+        )
+    return ",".join(name for name in AUGMENTATIONS if name in names) or "none"
 
 
 def save_config(config: RunConfig, path: Path) -> None:

@@ -484,10 +484,19 @@ def make_pipeline(
     batch_size: int,
     shuffle: bool = False,
     seed: int = 0,
+    augment: str = "none",
 ) -> Any:
     """Build a batched, prefetched `tf.data.Dataset` of (float32 images, int labels).
 
     Batching comes before the map so that scaling and resizing run once per batch, vectorised.
+
+    Args:
+        images, labels: uint8 images (N, H, W, C) and integer labels.
+        input_shape: the model's (height, width, channels); images are adapted to it.
+        batch_size: batch size.
+        shuffle: reshuffle every epoch with `seed`. Defaults to False.
+        seed: shuffling and augmentation seed. Defaults to 0.
+        augment: "none" or a comma list of flip, rotate, translate (random, per batch). Defaults to "none".
     """
     import tensorflow as tf
 
@@ -496,4 +505,19 @@ def make_pipeline(
         dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
     dataset = dataset.map(lambda x, y: (adapt_images(x, input_shape), y), num_parallel_calls=tf.data.AUTOTUNE)
+    if augment != "none":
+        augmenter = build_augmenter(augment, seed)
+        dataset = dataset.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def build_augmenter(augment: str, seed: int = 0) -> Any:
+    """Keras preprocessing layers for "flip", "rotate" (±18°) and "translate" (±10%), seeded."""
+    import keras
+
+    choices = {
+        "flip": lambda: keras.layers.RandomFlip("horizontal", seed=seed),
+        "rotate": lambda: keras.layers.RandomRotation(0.05, seed=seed + 1),
+        "translate": lambda: keras.layers.RandomTranslation(0.1, 0.1, seed=seed + 2),
+    }
+    return keras.Sequential([choices[name]() for name in augment.split(",")], name="augment")

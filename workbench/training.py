@@ -13,6 +13,7 @@ import shutil
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,57 @@ from workbench.callbacks import HistoryRecorder, StopOnEvent
 from workbench.config import RunConfig, save_config
 from workbench.data import TaskData, describe_adaptation, make_pipeline, prepare_task
 from workbench.errors import ConfigError
-from workbench.models import architecture_of, build_model, count_parameters, model_blocks
+from workbench.fine_tuning import FineTuningPlan, fit_head_on_cached_features
+from workbench.models import Block, architecture_of, build_model, count_parameters, model_blocks
 from workbench.runs import TEMPORARY_PREFIX, Run, load_run, write_history, write_json
 from workbench.transfer_modes import format_transfer_report, transfer_model
+
+
+@dataclass
+class PreparedRun:
+    """Everything a run needs before training starts: checked config, data, model, report."""
+
+    config: RunConfig
+    task_data: TaskData
+    model: Any
+    blocks: list[Block]
+    freeze_depth: int
+    input_shape: tuple[int, int, int]
+    source: Run | None
+    transfer_report: dict[str, Any] | None
+    batch_size: int
+
+    def pipeline(self, split: str, shuffle: bool, augment: str = "none") -> Any:
+        """The split's tf.data pipeline (None for an empty validation split)."""
+        images, labels = getattr(self.task_data, split)
+        if not len(labels):
+            return None
+        batch_size = self.batch_size if split == "train" else self.batch_size * 4
+        return make_pipeline(images, labels, self.input_shape, batch_size, shuffle=shuffle,
+                             seed=self.config.seed, augment=augment)
+
+
+def prepare_run(config: RunConfig) -> PreparedRun:
+    """Check every input and build the model: the source run, the task, the transfer.
+
+    Raises:
+        WorkbenchError: for any bad input; nothing has been written yet.
+    """
+    source = load_run(config.source, config.runs_dir) if config.kind == "transfer" else None
+    source_model = source.load_model() if source else None
+    input_shape = tuple(source_model.input_shape[1:]) if source_model is not None else config.input_shape
+    config = config.replace(input_shape=input_shape, source=str(source.path) if source else None)
+    task_data = prepare_task(config.task, config.per_class, config.validation_split, config.seed)
+    if source_model is not None:
+        model, transfer_report = transfer_model(source_model, config.mode, task_data.num_classes, config.freeze_depth,
+                                                seed=config.seed, copy_depth=config.copy_depth,
+                                                batchnorm=config.batchnorm)
+        freeze_depth = transfer_report["freeze_depth"]
+    else:
+        model = build_model(config.model, task_data.num_classes, input_shape, config.weights, seed=config.seed)
+        transfer_report, freeze_depth = None, 0
+    return PreparedRun(config, task_data, model, model_blocks(model), freeze_depth, input_shape, source,
+                       transfer_report, effective_batch_size(config.batch_size, len(task_data.train[1])))
 
 
 def train_run(
@@ -54,57 +103,43 @@ def train_run(
     import keras
 
     started = time.perf_counter()
-    runs_dir = Path(config.runs_dir)
     run_name = config.name or _default_run_name(config)
-    final_path = runs_dir / run_name
+    final_path = Path(config.runs_dir) / run_name
     if final_path.exists() and not config.overwrite:
         raise ConfigError(
             f"Run {str(final_path)!r} already exists. Pass another --name, or --overwrite to replace it."
         )
-
-    source = load_run(config.source, runs_dir) if config.kind == "transfer" else None
-    source_model = source.load_model() if source else None
-    input_shape = tuple(source_model.input_shape[1:]) if source_model is not None else config.input_shape
-    config = config.replace(input_shape=input_shape, name=run_name,
-                            source=str(source.path) if source else None)
-    task_data = prepare_task(config.task, config.per_class, config.validation_split, config.seed)
-
-    if source_model is not None:
-        model, transfer_report = transfer_model(source_model, config.mode, task_data.num_classes,
-                                                config.freeze_depth, seed=config.seed)
-    else:
-        model = build_model(config.model, task_data.num_classes, input_shape, config.weights, seed=config.seed)
-        transfer_report = None
-    # Trainability changes take effect at compile(), so compile after transfer_model froze blocks.
-    model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-
-    train_images, train_labels = task_data.train
-    validation_images, validation_labels = task_data.validation
-    batch_size = effective_batch_size(config.batch_size, len(train_labels))
-    train_data = make_pipeline(train_images, train_labels, input_shape, batch_size, shuffle=True, seed=config.seed)
-    validation_data = (make_pipeline(validation_images, validation_labels, input_shape, config.batch_size * 4)
-                       if len(validation_labels) else None)
+    prepared = prepare_run(config.replace(name=run_name))
+    config, model = prepared.config, prepared.model
+    # Trainability changes take effect when the train step is traced, so the plan freezes blocks
+    # first and compiles after.
+    plan = FineTuningPlan(model, prepared.blocks, config, prepared.freeze_depth)
+    plan.compile_model()
 
     history = HistoryRecorder()
     stopper = StopOnEvent(stop_event or threading.Event())
-    temporary = runs_dir / f"{TEMPORARY_PREFIX}{run_name}-{secrets.token_hex(4)}"
+    run_callbacks = [history, stopper, keras.callbacks.TerminateOnNaN(), *callbacks]
+    cached = config.uses_feature_cache()
+    temporary = Path(config.runs_dir) / f"{TEMPORARY_PREFIX}{run_name}-{secrets.token_hex(4)}"
     try:
         temporary.mkdir(parents=True)
         fit_started = time.perf_counter()
-        model.fit(
-            train_data,
-            validation_data=validation_data,
-            epochs=config.epochs,
-            shuffle=False,  # the pipeline shuffles, seeded; this only silences Keras' warning
-            verbose=0,
-            callbacks=[history, stopper, keras.callbacks.TerminateOnNaN(), *callbacks],
-        )
+        if cached:
+            fit_head_on_cached_features(model, lambda split, shuffle: prepared.pipeline(split, shuffle),
+                                        config.epochs, config.learning_rate, prepared.batch_size, config.seed,
+                                        run_callbacks)
+        else:
+            schedule = plan.callback()
+            model.fit(
+                prepared.pipeline("train", shuffle=True, augment=config.augment),
+                validation_data=prepared.pipeline("validation", shuffle=False),
+                epochs=config.epochs,
+                shuffle=False,  # the pipeline shuffles, seeded; this only silences Keras' warning
+                verbose=0,
+                callbacks=[*([schedule] if schedule else []), *run_callbacks],
+            )
         train_seconds = time.perf_counter() - fit_started
-        metrics = evaluate_model(model, task_data, input_shape, config.batch_size * 4)
+        metrics = evaluate_model(model, prepared.task_data, prepared.input_shape, prepared.batch_size * 4)
         metrics["status"] = _status(history, stopper)
         metrics["epochs_completed"] = sum(1 for row in history.rows if not row["partial"])
         validation_accuracies = [row["val_accuracy"] for row in history.rows if not np.isnan(row["val_accuracy"])]
@@ -114,15 +149,12 @@ def train_run(
         write_history(temporary / "history.csv", history.rows)
         write_json(temporary / "metrics.json", metrics)
         model.save(temporary / "model.keras")
-        if transfer_report is not None:
-            write_json(temporary / "transfer.json", transfer_report)
-            (temporary / "transfer.txt").write_text(format_transfer_report(transfer_report) + "\n")
-        manifest = _manifest(config, task_data, model, source, input_shape, train_seconds,
-                             time.perf_counter() - started, metrics["status"])
-        manifest["batch_size"] = batch_size
-        if batch_size != config.batch_size:
-            manifest["notes"] = [f"batch size {config.batch_size} reduced to {batch_size} so that each epoch "
-                                 f"of {len(train_labels)} examples has at least {MIN_STEPS_PER_EPOCH} updates"]
+        if prepared.transfer_report is not None:
+            write_json(temporary / "transfer.json", prepared.transfer_report)
+            (temporary / "transfer.txt").write_text(format_transfer_report(prepared.transfer_report) + "\n")
+        manifest = _manifest(prepared, train_seconds, time.perf_counter() - started, metrics["status"])
+        manifest["fine_tuning"] = {"stages": plan.log, "feature_cache": cached, "augment": config.augment,
+                                   "batchnorm": config.batchnorm}
         write_json(temporary / "manifest.json", manifest)
         _move_into_place(temporary, final_path, config.overwrite)
     except BaseException:
@@ -204,19 +236,15 @@ def _move_into_place(temporary: Path, final_path: Path, overwrite: bool) -> None
         os.replace(temporary, final_path)
 
 
-def _manifest(
-    config: RunConfig,
-    task_data: TaskData,
-    model: Any,
-    source: Run | None,
-    input_shape: tuple[int, ...],
-    train_seconds: float,
-    total_seconds: float,
-    status: str,
-) -> dict[str, Any]:
+def _manifest(prepared: PreparedRun, train_seconds: float, total_seconds: float, status: str) -> dict[str, Any]:
     import keras
     import tensorflow as tf
 
+    config, task_data, model, source = prepared.config, prepared.task_data, prepared.model, prepared.source
+    notes = []
+    if prepared.batch_size != config.batch_size:
+        notes.append(f"batch size {config.batch_size} reduced to {prepared.batch_size} so that each epoch of "
+                     f"{len(task_data.train[1])} examples has at least {MIN_STEPS_PER_EPOCH} updates")
     return {
         "workbench_version": __version__,
         "created": _datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -224,8 +252,10 @@ def _manifest(
         "seed": config.seed,
         "architecture": architecture_of(model),
         "blocks": [block.name for block in model_blocks(model)],
-        "input_shape": list(input_shape),
-        "input_adaptation": describe_adaptation(task_data.image_shape, input_shape),
+        "input_shape": list(prepared.input_shape),
+        "input_adaptation": describe_adaptation(task_data.image_shape, prepared.input_shape),
+        "batch_size": prepared.batch_size,
+        "notes": notes,
         "data": task_data.summary(),
         "source_run": str(source.path) if source else None,
         "source_task": source.config.get("task") if source else None,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import keras
 import numpy as np
 
 from workbench.config import MODES
@@ -54,17 +55,21 @@ def resolve_freeze_depth(mode: str, freeze_depth: int | None, blocks: list[Block
     return depth
 
 
-def freeze_blocks(model: Any, depth: int, blocks: list[Block] | None = None) -> None:
+def freeze_blocks(model: Any, depth: int, blocks: list[Block] | None = None, batchnorm: str = "frozen") -> None:
     """Freeze the first `depth` blocks and make every later block trainable.
 
-    Keras 3 runs a BatchNormalization layer whose `trainable` is False in inference mode, so frozen
-    blocks keep their normalisation statistics as well as their weights. The model must be
-    (re)compiled afterwards: `trainable` changes take effect at `compile()`.
+    Keras 3 runs a BatchNormalization layer whose `trainable` is False in inference mode, so with
+    `batchnorm="frozen"` frozen blocks keep their normalisation statistics as well as their
+    weights. `batchnorm="train"` (fastai's `train_bn`) leaves the BatchNorm layers of frozen
+    blocks trainable: they update their statistics, gamma and beta to the target data. The model
+    must be (re)compiled, or its train function rebuilt, afterwards: `trainable` changes take
+    effect only when the train step is traced again.
     """
     blocks = blocks or model_blocks(model)
     frozen_layers = {name for block in blocks[:depth] for name in block.layer_names}
     for layer in model.layers:
-        layer.trainable = layer.name not in frozen_layers
+        keep_training = batchnorm == "train" and isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = layer.name not in frozen_layers or keep_training
 
 
 def transfer_model(
@@ -73,6 +78,8 @@ def transfer_model(
     num_classes: int,
     freeze_depth: int | None = None,
     seed: int = 0,
+    copy_depth: int | None = None,
+    batchnorm: str = "frozen",
 ) -> tuple[Any, dict[str, Any]]:
     """Carry a source model to a target task with `num_classes` classes.
 
@@ -82,6 +89,9 @@ def transfer_model(
         num_classes: number of target classes (the new head's width).
         freeze_depth: leading blocks to freeze (parameter mode only; default 0).
         seed: seeds the fresh weights (the new head, and everything in structure mode).
+        copy_depth: parameter mode: copy only the first n blocks, start the rest fresh
+            (Yosinski's AnB/AnB+). None copies every block whose shapes fit.
+        batchnorm: "frozen" or "train": what BatchNorm layers in frozen blocks do.
 
     Returns:
         The new model (not compiled) and its weight-transfer report.
@@ -91,6 +101,15 @@ def transfer_model(
     """
     blocks = model_blocks(source_model)
     depth = resolve_freeze_depth(mode, freeze_depth, blocks)
+    if copy_depth is not None and not 0 <= copy_depth <= len(blocks):
+        raise ConfigError(
+            f"copy_depth={copy_depth} is outside 0..{len(blocks)} (this model's {len(blocks)} blocks). "
+            f"Pass --copy-depth between 0 and {len(blocks)}, or leave it out to copy every block."
+        )
+    copied_blocks = {block.name for block in blocks[: len(blocks) if copy_depth is None else copy_depth]}
+    # A new head on copied features starts at zero (see _zero_weights); below a fresh block it
+    # keeps Keras' initialisation like the rest of the fresh layers.
+    zero_new_head = mode == "feature" or blocks[-2].name in copied_blocks
     input_shape = tuple(int(size) for size in source_model.input_shape[1:])
     model = build_model(architecture_of(source_model), num_classes, input_shape=input_shape, seed=seed)
     block_of = {name: block.name for block in blocks for name in block.layer_names}
@@ -106,6 +125,8 @@ def transfer_model(
         elif mode == "feature" and row["block"] == HEAD_BLOCK:
             _zero_weights(layer)
             row.update(action="re-initialised", reason="feature transfer trains a new head (zero-initialised)")
+        elif row["block"] not in copied_blocks:
+            row.update(action="re-initialised", reason=f"above copy depth {copy_depth}: fresh weights")
         else:
             source_layer = source_layers.get(layer.name)
             source_shapes = [tuple(weight.shape) for weight in source_layer.weights] if source_layer else []
@@ -113,7 +134,7 @@ def transfer_model(
                 row.update(action="skipped", reason="no layer of this name in the source; fresh weights")
             elif source_shapes != target_shapes:
                 fresh = "fresh weights"
-                if row["block"] == HEAD_BLOCK:
+                if row["block"] == HEAD_BLOCK and zero_new_head:
                     _zero_weights(layer)
                     fresh = "new zero-initialised head"
                 row.update(action="skipped", reason=f"shape mismatch: source {_shapes(source_shapes)} vs "
@@ -122,7 +143,7 @@ def transfer_model(
                 layer.set_weights(source_layer.get_weights())
                 row.update(action="copied", reason="same shape")
         rows.append(row)
-    freeze_blocks(model, depth, blocks)
+    freeze_blocks(model, depth, blocks, batchnorm)
     trainable_by_layer = {layer.name: layer.trainable for layer in model.layers}
     params_by_layer = {layer.name: int(sum(np.prod(w.shape) for w in layer.weights)) for layer in model.layers}
     for row in rows:
@@ -132,6 +153,8 @@ def transfer_model(
         "mode": mode,
         "architecture": architecture_of(source_model),
         "freeze_depth": depth,
+        "copy_depth": copy_depth,
+        "batchnorm": batchnorm,
         "blocks": [
             {"name": block.name, "frozen": index < depth, "layers": list(block.layer_names)}
             for index, block in enumerate(blocks)

@@ -1,0 +1,246 @@
+"""Fine-tuning techniques that Keras has no built-in for: per-block learning rates, unfreezing on a
+schedule, training a head on cached features, and the learning-rate finder.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from workbench.config import RunConfig
+from workbench.models import Block
+from workbench.schedules import Stage, block_learning_rates, unfreeze_stages
+from workbench.transfer_modes import freeze_blocks, max_freeze_depth
+
+
+@keras.saving.register_keras_serializable(package="workbench")
+class BlockwiseAdam(keras.optimizers.Adam):
+    """Adam with a learning-rate multiplier per variable (discriminative learning rates).
+
+    Scaling gradients would not work: Adam divides by the gradient's own running magnitude, so
+    its step size ignores gradient scale. The multiplier is applied to the learning rate inside
+    each variable's update instead. Multipliers are looked up by `variable.path` when the train
+    step is traced, so changing them takes effect once the train function is rebuilt.
+
+    Args:
+        variable_scales: `variable.path` → multiplier of the learning rate; missing paths use 1.
+        **kwargs: passed to `keras.optimizers.Adam`.
+    """
+
+    def __init__(self, variable_scales: dict[str, float] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.variable_scales = dict(variable_scales or {})
+
+    def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> Any:
+        # The TF backend passes the raw tf.Variable; find the Keras variable (and its path) by index.
+        keras_variable = self._trainable_variables[self._get_variable_index(variable)]
+        scale = self.variable_scales.get(keras_variable.path, 1.0)
+        return super().update_step(gradient, variable, learning_rate * scale)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config["variable_scales"] = dict(self.variable_scales)
+        return config
+
+
+def variable_scales(model: Any, blocks: list[Block], rates: Sequence[float], base_rate: float) -> dict[str, float]:
+    """Map each weight's path to its block's learning rate divided by `base_rate`."""
+    scales = {}
+    for block, rate in zip(blocks, rates):
+        for layer_name in block.layer_names:
+            for weight in model.get_layer(layer_name).weights:
+                scales[weight.path] = float(rate) / base_rate
+    return scales
+
+
+class FineTuningPlan:
+    """Applies a run's stages (freeze depth, learning rate, per-block rates) to a model.
+
+    Build it, then `compile_model()`; pass `callback()` to `fit` when there is more than one stage.
+    """
+
+    def __init__(self, model: Any, blocks: list[Block], config: RunConfig, freeze_depth: int) -> None:
+        self.model = model
+        self.blocks = blocks
+        self.config = config
+        self.stages = unfreeze_stages(config.unfreeze, config.epochs, freeze_depth, max_freeze_depth(blocks),
+                                      config.unfreeze_every)
+        self.log: list[dict[str, Any]] = []
+        self.optimizer = BlockwiseAdam(learning_rate=config.learning_rate)
+        # Build the optimizer's slots for every variable that any stage will train, so later
+        # stages can unfreeze blocks without a new optimizer: state stays consistent, and the
+        # slots of newly unfrozen variables simply start at zero.
+        freeze_blocks(model, min(stage.freeze_depth for stage in self.stages), blocks, config.batchnorm)
+        self.optimizer.build(model.trainable_variables)
+        self.apply(self.stages[0], epoch=0)
+
+    def apply(self, stage: Stage, epoch: int) -> None:
+        """Set the model's trainability and the optimizer's rates for `stage`."""
+        freeze_blocks(self.model, stage.freeze_depth, self.blocks, self.config.batchnorm)
+        learning_rate = self.config.learning_rate * stage.lr_scale
+        kind = stage.block_lr or self.config.block_lr
+        lr_low = None if stage.block_lr else self.config.lr_low
+        rates = block_learning_rates(kind, learning_rate, len(self.blocks), lr_low, self.config.layer_decay)
+        self.optimizer.learning_rate.assign(learning_rate)
+        self.optimizer.variable_scales = variable_scales(self.model, self.blocks, rates, learning_rate)
+        self.log.append({"epoch": epoch + 1, "freeze_depth": stage.freeze_depth, "learning_rate": learning_rate,
+                         "block_learning_rates": {block.name: rate for block, rate in zip(self.blocks, rates)}})
+
+    def compile_model(self) -> None:
+        """Compile with the plan's optimizer: logits out, sparse labels in."""
+        self.model.compile(optimizer=self.optimizer,
+                           loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                           metrics=["accuracy"])
+
+    def callback(self) -> Any:
+        """A callback that switches stages at their first epoch (None for a single stage)."""
+        return UnfreezeSchedule(self) if len(self.stages) > 1 else None
+
+
+class UnfreezeSchedule(keras.callbacks.Callback):
+    """Moves a `FineTuningPlan` to its next stage at the stage's first epoch.
+
+    Changing `trainable` takes effect only when the train step is traced again, which is what
+    `compile()` arranges; inside `fit()` the callback asks for that directly with
+    `make_train_function(force=True)`, keeping the compiled loss, metrics and optimizer state.
+    """
+
+    def __init__(self, plan: FineTuningPlan) -> None:
+        super().__init__()
+        self.plan = plan
+        self.current: Stage | None = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.current = self.plan.stages[0]
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        stage = next(stage for stage in self.plan.stages if stage.first_epoch <= epoch < stage.end_epoch)
+        if stage is not self.current:
+            self.plan.apply(stage, epoch)
+            self.model.make_train_function(force=True)
+            self.current = stage
+
+
+def fit_head_on_cached_features(
+    model: Any,
+    make_dataset: Callable[[str, bool], Any],
+    epochs: int,
+    learning_rate: float,
+    batch_size: int,
+    seed: int,
+    callbacks: Sequence[Any],
+) -> Any:
+    """Feature transfer with the frozen extractor run once: train the head on cached features.
+
+    The extractor (everything below the `head` layer) is frozen, so its outputs for the training
+    images are the same every epoch; computing them once and training a one-layer model on them
+    gives the same result at a fraction of the cost. The trained weights are copied back into
+    `model`'s head afterwards.
+
+    Args:
+        model: the transferred model (extractor frozen).
+        make_dataset: (split, shuffle) → the split's image pipeline, unshuffled here.
+        epochs, learning_rate, batch_size, seed: as for the uncached run.
+        callbacks: Keras callbacks; they see the head model.
+
+    Returns:
+        The head model, trained.
+    """
+    import tensorflow as tf
+
+    head = model.get_layer("head")
+    extractor = keras.Model(model.input, head.input)
+    cached = {}
+    for split in ("train", "validation"):
+        dataset = make_dataset(split, False)
+        if dataset is None:
+            continue
+        features = extractor.predict(dataset, verbose=0)
+        labels = np.concatenate([labels.numpy() for _, labels in dataset])
+        cached[split] = (features, labels)
+    head_input = keras.Input(shape=cached["train"][0].shape[1:], name="features")
+    head_model = keras.Model(head_input, keras.layers.Dense(head.units, name="head")(head_input))
+    head_model.get_layer("head").set_weights(head.get_weights())
+    head_model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    features, labels = cached["train"]
+    # The same seeded shuffle over the same number of items as the image pipeline, so cached and
+    # uncached runs see the same batches in the same order.
+    train = (tf.data.Dataset.from_tensor_slices((features, labels))
+             .shuffle(len(labels), seed=seed, reshuffle_each_iteration=True).batch(batch_size))
+    validation = None
+    if "validation" in cached:
+        validation = tf.data.Dataset.from_tensor_slices(cached["validation"]).batch(batch_size * 4)
+    head_model.fit(train, validation_data=validation, epochs=epochs, shuffle=False, verbose=0,
+                   callbacks=list(callbacks))
+    head.set_weights(head_model.get_layer("head").get_weights())
+    return head_model
+
+
+def find_learning_rate(
+    model: Any,
+    train_data: Any,
+    min_lr: float = 1e-6,
+    max_lr: float = 1.0,
+    steps: int = 100,
+    divergence_factor: float = 4.0,
+) -> dict[str, Any]:
+    """The learning-rate range test (Smith, 2017; fastai's `lr_find`), restoring the weights after.
+
+    Trains one batch per step while the learning rate grows exponentially from `min_lr` to
+    `max_lr`, records each batch's loss, and stops early once the smoothed loss exceeds
+    `divergence_factor` times its best. The model's weights and optimizer state are put back.
+
+    Args:
+        model: a compiled model (its optimizer's learning rate is overwritten during the test).
+        train_data: a batched `tf.data.Dataset` (repeated as needed).
+        min_lr, max_lr: the range. Defaults to 1e-6 and 1.
+        steps: number of batches. Defaults to 100.
+        divergence_factor: stop when the smoothed loss exceeds this times its minimum. Defaults to 4.
+
+    Returns:
+        learning_rates, losses, smoothed_losses, and `suggestion` (see `suggest_learning_rate`).
+    """
+    weights = [weight.copy() for weight in model.get_weights()]
+    optimizer_state = [variable.numpy().copy() for variable in model.optimizer.variables] if model.optimizer.built else None
+    rates = np.geomspace(min_lr, max_lr, steps)
+    losses: list[float] = []
+    smoothed: list[float] = []
+    average = 0.0
+    best = math.inf
+    try:
+        for step, (images, labels) in enumerate(train_data.repeat().take(steps)):
+            model.optimizer.learning_rate.assign(float(rates[step]))
+            loss = float(model.train_on_batch(images, labels, return_dict=True)["loss"])
+            losses.append(loss)
+            average = 0.98 * average + 0.02 * loss
+            smoothed.append(average / (1 - 0.98 ** (step + 1)))  # bias-corrected moving average
+            best = min(best, smoothed[-1])
+            if not math.isfinite(loss) or smoothed[-1] > divergence_factor * best:
+                break
+    finally:
+        model.set_weights(weights)
+        if optimizer_state is not None:
+            for variable, value in zip(model.optimizer.variables, optimizer_state):
+                variable.assign(value)
+    used = [float(rate) for rate in rates[: len(losses)]]
+    return {"learning_rates": used, "losses": losses, "smoothed_losses": smoothed,
+            "suggestion": suggest_learning_rate(used, smoothed)}
+
+
+def suggest_learning_rate(learning_rates: Sequence[float], smoothed_losses: Sequence[float]) -> float:
+    """The rate where the smoothed loss falls fastest (steepest slope against log learning rate),
+    looked for before the loss minimum; NaN with fewer than three points."""
+    if len(learning_rates) < 3:
+        return math.nan
+    losses = np.asarray(smoothed_losses, dtype=float)
+    logs = np.log10(np.asarray(learning_rates, dtype=float))
+    end = int(np.nanargmin(losses)) + 1
+    if end < 3:
+        return float(learning_rates[0])
+    slopes = np.gradient(losses[:end], logs[:end])
+    return float(learning_rates[int(np.nanargmin(slopes))])
