@@ -372,3 +372,27 @@ def test_module_imports_only_numpy_and_plotly():
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             imported.add(node.module.split(".")[0])
     assert imported <= {"__future__", "collections", "math", "typing", "numpy", "plotly"}
+
+
+def test_lr_find_figure_marks_the_suggestion_on_a_log_axis() -> None:
+    from workbench.figures import plot_lr_find
+
+    result = {"learning_rates": [1e-4, 1e-3, 1e-2], "losses": [2.0, 1.5, 3.0],
+              "smoothed_losses": [2.0, 1.7, 2.2], "suggestion": 1e-3}
+    figure = plot_lr_find(result)
+    assert figure.layout.xaxis.type == "log"
+    assert [trace.name for trace in figure.data] == ["batch loss", "smoothed loss"]
+    assert any(shape.x0 == 1e-3 for shape in figure.layout.shapes)
+
+
+def test_paired_differences_figure_draws_intervals_around_zero() -> None:
+    from workbench.figures import plot_paired_differences
+
+    figure = plot_paired_differences([
+        {"mode": "parameter", "baseline": "structure", "mean": 0.1, "low": 0.05, "high": 0.2, "n": 3},
+        {"mode": "feature", "baseline": "structure", "mean": -0.02, "low": float("nan"), "high": float("nan"), "n": 1},
+    ])
+    parameter, feature = figure.data
+    assert parameter.error_x.array[0] == pytest.approx(0.1) and parameter.error_x.arrayminus[0] == pytest.approx(0.05)
+    assert feature.error_x.visible is False
+    assert any(shape.x0 == 0 for shape in figure.layout.shapes)

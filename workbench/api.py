@@ -1,4 +1,4 @@
-"""The Python API: the same three verbs as the command line, taking the same parameters."""
+"""The Python API: the same verbs as the command line, taking the same parameters."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from workbench.config import config_from_mapping
-from workbench.experiments import DEFAULT_COMPARE_MODES, Comparison, run_comparison
+from workbench.experiments import (
+    DEFAULT_COMPARE_MODES,
+    Comparison,
+    Sweep,
+    run_comparison,
+    sweep_freeze_depth,
+    sweep_label_budget,
+)
 from workbench.runs import Run
 
 
@@ -69,3 +76,80 @@ def compare(
     """
     base = config_from_mapping({**parameters, "mode": "parameter"}, kind="transfer")
     return run_comparison(base, seeds, modes, run_callbacks, on_run_done, stop_event)
+
+
+def sweep_depth(
+    depths: Sequence[int] | None = None,
+    seeds: int | Sequence[int] = 3,
+    include_fine_tuned: bool = True,
+    run_callbacks: Callable[[Any], Sequence[Any]] | None = None,
+    on_run_done: Callable[[Run, Sweep], None] | None = None,
+    stop_event: threading.Event | None = None,
+    **parameters: Any,
+) -> Sweep:
+    """Freeze-depth sweep (Yosinski's AnB and AnB+ against the scratch baseline), e.g.
+    `sweep_depth(source="runs/source", task="mnist-5k:5-9", per_class=5, seeds=3, epochs=10)`.
+
+    Args:
+        depths: the numbers of copied blocks to try. Defaults to every depth of the source model.
+        seeds: a count or a list of seeds. Defaults to 3.
+        include_fine_tuned: also run AnB+ (copy n blocks, fine-tune all). Defaults to True.
+        run_callbacks, on_run_done, stop_event: progress hooks and a stop flag.
+        **parameters: any `RunConfig` field; `name` becomes the prefix of the run names.
+
+    Returns:
+        The sweep; `.points()` feeds `figures.plot_sweep(points, "freeze_depth", "freeze depth")`.
+    """
+    base = config_from_mapping({**parameters, "mode": "parameter"}, kind="transfer")
+    return sweep_freeze_depth(base, depths, seeds, include_fine_tuned, run_callbacks, on_run_done, stop_event)
+
+
+def sweep_budget(
+    budgets: Sequence[int | None] = (1, 2, 5, 10, 25, 50, None),
+    seeds: int | Sequence[int] = 3,
+    modes: Sequence[str] = DEFAULT_COMPARE_MODES,
+    run_callbacks: Callable[[Any], Sequence[Any]] | None = None,
+    on_run_done: Callable[[Run, Sweep], None] | None = None,
+    stop_event: threading.Event | None = None,
+    **parameters: Any,
+) -> Sweep:
+    """Label-budget sweep (the data-efficiency curve), e.g.
+    `sweep_budget(source="runs/source", task="mnist-5k:5-9", budgets=[1, 5, 25], seeds=3)`.
+
+    Args:
+        budgets: labels per class; None (or "all") uses every example. Defaults to 1, 2, 5, 10, 25, 50, all.
+        seeds: a count or a list of seeds. Defaults to 3.
+        modes: modes to run at each budget. Defaults to structure, feature, parameter.
+        run_callbacks, on_run_done, stop_event: progress hooks and a stop flag.
+        **parameters: any `RunConfig` field.
+
+    Returns:
+        The sweep; `.points()` feeds `figures.plot_sweep(points, "per_class", "labels per class", log_x=True)`.
+    """
+    base = config_from_mapping({**parameters, "mode": "parameter"}, kind="transfer")
+    return sweep_label_budget(base, budgets, seeds, modes, run_callbacks, on_run_done, stop_event)
+
+
+def lr_find(min_lr: float = 1e-6, max_lr: float = 1.0, steps: int = 100, **parameters: Any) -> dict[str, Any]:
+    """The learning-rate range test on exactly the model and data a run with these parameters
+    would train, e.g. `lr_find(source="runs/source", task="mnist-5k:5-9", mode="parameter")`.
+    Nothing is saved; the model's weights are restored afterwards.
+
+    Args:
+        min_lr, max_lr: the range swept exponentially. Defaults to 1e-6 and 1.
+        steps: batches to try. Defaults to 100.
+        **parameters: any `RunConfig` field; without `source` it tests a pretraining run.
+
+    Returns:
+        learning_rates, losses, smoothed_losses and suggestion; `figures.plot_lr_find` draws it.
+    """
+    from workbench.fine_tuning import FineTuningPlan, find_learning_rate
+    from workbench.training import prepare_run
+
+    kind = "transfer" if parameters.get("source") else "pretrain"
+    prepared = prepare_run(config_from_mapping(parameters, kind=kind))
+    plan = FineTuningPlan(prepared.model, prepared.blocks, prepared.config, prepared.freeze_depth)
+    plan.compile_model()
+    result = find_learning_rate(prepared.model, prepared.pipeline("train", shuffle=True), min_lr, max_lr, steps)
+    result["config"] = prepared.config.to_dict()
+    return result

@@ -805,3 +805,66 @@ def plot_transfer_report(report: Mapping[str, Any]) -> go.Figure:
         height=max(300, 140 + 32 * len(blocks)),
     )
     return figure
+
+
+def plot_lr_find(result: Mapping[str, Any], title: str | None = None) -> go.Figure:
+    """Loss against learning rate (log x) from the learning-rate finder, with its suggestion.
+
+    Args:
+        result: {"learning_rates", "losses", "smoothed_losses", "suggestion"} as returned by
+            `workbench.lr_find`.
+        title: Figure title. Defaults to "Learning-rate finder".
+
+    Returns:
+        Raw loss as faint points, the smoothed loss as a line, and a marker at the suggestion.
+    """
+    title = title or "Learning-rate finder"
+    rates = list(result.get("learning_rates", []))
+    if not rates:
+        return empty_figure("The learning-rate finder recorded no steps", title=title)
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=rates, y=list(result["losses"]), mode="markers", name="batch loss",
+                                marker={"color": FROZEN_COLOR, "size": 4}))
+    figure.add_trace(go.Scatter(x=rates, y=list(result["smoothed_losses"]), mode="lines", name="smoothed loss",
+                                line={"color": MODE_COLORS["parameter"], "width": 2}))
+    suggestion = _to_float(result.get("suggestion"))
+    if math.isfinite(suggestion):
+        figure.add_vline(x=suggestion, line={"color": TRAINABLE_COLOR, "dash": "dot"},
+                         annotation_text=f"suggested {suggestion:.2g}", annotation_position="top left")
+    figure.update_layout(template=TEMPLATE, title=title, xaxis={"type": "log", "title": "learning rate"},
+                         yaxis={"title": "training loss"}, hovermode="x unified")
+    return figure
+
+
+def plot_paired_differences(rows: Sequence[Mapping[str, Any]], title: str | None = None) -> go.Figure:
+    """Forest plot: each mode's mean paired difference from the baseline with its confidence interval.
+
+    Args:
+        rows: dicts with "mode", "baseline", "mean", "low", "high", "n" (from
+            `Comparison.paired_differences()`).
+        title: Figure title. Defaults to "Difference from <baseline> (same seed)".
+
+    Returns:
+        One point per mode with an asymmetric error bar, and a zero line: an interval that does not
+        cross zero is a difference the seeds support.
+    """
+    baseline = rows[0].get("baseline", "baseline") if rows else "baseline"
+    title = title or f"Test accuracy minus {baseline} (same seed), mean and 95% CI"
+    if not rows:
+        return empty_figure("No paired differences yet", title=title)
+    figure = go.Figure()
+    for row in rows:
+        mean, low, high = (_to_float(row.get(key)) for key in ("mean", "low", "high"))
+        has_interval = math.isfinite(low) and math.isfinite(high)
+        figure.add_trace(go.Scatter(
+            x=[mean], y=[str(row["mode"])], mode="markers", name=str(row["mode"]),
+            marker={"color": MODE_COLORS.get(find_mode(str(row["mode"])) or "", FALLBACK_COLORS[0]), "size": 11},
+            error_x={"type": "data", "symmetric": False, "array": [high - mean if has_interval else 0.0],
+                     "arrayminus": [mean - low if has_interval else 0.0], "visible": has_interval},
+            hovertemplate=f"{row['mode']}: %{{x:+.3f}} (n={row.get('n', 0)})<extra></extra>",
+        ))
+    figure.add_vline(x=0, line={"color": "#555555", "dash": "dash"})
+    figure.update_layout(template=TEMPLATE, title=title, showlegend=False,
+                         xaxis={"title": f"difference in test accuracy from {baseline}", "zeroline": False},
+                         yaxis={"title": ""})
+    return figure
