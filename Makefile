@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_RUNS := runs/demo
 
-.PHONY: setup test demo clean
+.PHONY: setup test demo clean lab report
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -25,6 +25,21 @@ demo: setup
 	rm -rf $(DEMO_RUNS)
 	$(BIN)/workbench pretrain --task mnist-5k:0-4 --epochs 5 --name source --runs-dir $(DEMO_RUNS)
 	$(BIN)/workbench compare --source $(DEMO_RUNS)/source --task mnist-5k:5-9 --per-class 5 --seeds 3 --epochs 10 --runs-dir $(DEMO_RUNS)
+
+# Every notebook in reports/config.yaml through papermill, rendered to offline HTML, plus an index.
+# A failed notebook still leaves the index (marked failed); the exit status says so.
+report: setup
+	@echo "$(BIN)/workbench report"; $(BIN)/workbench report; status=$$?; \
+		echo "Report index: file://$(CURDIR)/reports/index.html"; exit $$status
+
+# JupyterLab on 127.0.0.1 only, behind a random token (or LAB_TOKEN=...), opening the workbench panel.
+lab: setup
+	@token="$${LAB_TOKEN:-$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(24))')}"; \
+	port="$${LAB_PORT:-8888}"; \
+	echo "JupyterLab: http://127.0.0.1:$$port/lab/tree/notebooks/00_workbench.ipynb?token=$$token"; \
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port="$$port" --ServerApp.port_retries=0 \
+		--IdentityProvider.token="$$token" --ServerApp.root_dir=. $(if $(filter 0,$(shell id -u)),--allow-root) \
+		notebooks/00_workbench.ipynb
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

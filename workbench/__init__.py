@@ -24,12 +24,17 @@ _LAZY = {
     "pretrain": "workbench.api",
     "transfer": "workbench.api",
     "compare": "workbench.api",
+    "sweep_depth": "workbench.api",
+    "sweep_budget": "workbench.api",
+    "lr_find": "workbench.api",
     "Comparison": "workbench.experiments",
     "RunConfig": "workbench.config",
     "Run": "workbench.runs",
     "load_run": "workbench.runs",
     "list_runs": "workbench.runs",
     "WorkbenchError": "workbench.errors",
+    "panel": "workbench.panels",
+    "TransferPanel": "workbench.panels",
 }
 
 __all__ = ["__version__", *_LAZY]

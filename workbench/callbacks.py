@@ -112,3 +112,188 @@ class EpochProgressBar(keras.callbacks.Callback):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+class LiveCurves(keras.callbacks.Callback):
+    """Draws train and validation accuracy and loss into a plotly figure while `fit()` runs.
+
+    Works in any `model.fit`: pass a `plotly.graph_objects.FigureWidget` to watch the curves grow in
+    JupyterLab, a plain `go.Figure` (filled in memory, e.g. to show or save after training), any
+    object with the same trace API (`add_trace`, `data`, optionally `batch_update` and `layout`),
+    or None (papermill, plain Python), where it only records the points in `self.points`.
+
+    Each `fit()` adds four traces labelled after `label`: train accuracy (dashed), validation
+    accuracy (solid), and the same two for loss. Loss goes to the second subplot when the figure
+    has one (`xaxis2`, e.g. from `make_subplots(rows=1, cols=2)`), else to a second y axis on the
+    right. Points are kept at every epoch end (and every `every_n_batches` batches, at fractional
+    epochs); sending them to the figure is throttled: inside an epoch at most one redraw per
+    `min_interval` seconds, at epoch ends always, unless redraws have already used more than
+    `max_overhead` of the training time, in which case they also wait `min_interval`. The last
+    points are always drawn at `on_train_end`, so a stopped run shows where it stopped.
+
+    Args:
+        figure: the figure to draw into, or None to only record points. Defaults to None.
+        label: run label for the legend; a label starting with a mode name ("parameter ...")
+            takes that mode's colour. Defaults to "run".
+        every_n_batches: also record a train point every N batches; None records epoch ends
+            only. Defaults to None.
+        min_interval: seconds between two redraws inside an epoch. Defaults to 0.5.
+        max_overhead: the share of training wall time redraws may take before epoch-end redraws
+            are throttled too. Defaults to 0.02.
+        color: line colour; None takes the label's mode colour. Defaults to None.
+    """
+
+    def __init__(
+        self,
+        figure: Any = None,
+        label: str = "run",
+        every_n_batches: int | None = None,
+        min_interval: float = 0.5,
+        max_overhead: float = 0.02,
+        color: str | None = None,
+    ) -> None:
+        super().__init__()
+        if every_n_batches is not None and (isinstance(every_n_batches, bool) or int(every_n_batches) < 1):
+            raise ValueError(f"every_n_batches={every_n_batches!r} must be 1 or more. Pass None for epoch ends only.")
+        self.figure = figure
+        self.label = str(label)
+        self.every_n_batches = int(every_n_batches) if every_n_batches is not None else None
+        self.min_interval = float(min_interval)
+        self.max_overhead = float(max_overhead)
+        self.color = color
+        self.points: dict[str, tuple[list[float], list[float]]] = {}
+        self.traces: dict[str, Any] = {}
+        self.redraws = 0
+        self.redraw_seconds = 0.0
+        self._reset_state()
+
+    # Which logs key feeds which trace, and whether it is the loss subplot.
+    SERIES = (
+        ("accuracy", "train", "accuracy", False),
+        ("val_accuracy", "validation", "accuracy", False),
+        ("loss", "train", "loss", True),
+        ("val_loss", "validation", "loss", True),
+    )
+
+    def _reset_state(self) -> None:
+        self.points = {key: ([], []) for key, *_ in self.SERIES}
+        self.traces = {}
+        self.redraws = 0
+        self.redraw_seconds = 0.0
+        self._drawn_counts = {key: 0 for key, *_ in self.SERIES}
+        self._started = time.perf_counter()
+        self._last_redraw = -math.inf
+        self._epoch = 0
+        self._batches_in_epoch = 0
+        self._steps: int | None = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._reset_state()
+        self._steps = (self.params or {}).get("steps")
+        if self.figure is not None:
+            self._add_traces()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+        self._batches_in_epoch = 0
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._batches_in_epoch = batch + 1
+        if self.every_n_batches is None or (batch + 1) % self.every_n_batches or not self._steps:
+            return
+        position = self._epoch + min(1.0, (batch + 1) / self._steps)
+        for key in ("accuracy", "loss"):
+            self._record(key, position, (logs or {}).get(key))
+        self._maybe_redraw(epoch_end=False)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        # A run stopped inside an epoch gets its last point where it stopped, not at the epoch end.
+        fraction = 1.0
+        if self._steps and 0 < self._batches_in_epoch < self._steps:
+            fraction = self._batches_in_epoch / self._steps
+        position = epoch + fraction
+        for key, *_ in self.SERIES:
+            self._record(key, position, logs.get(key))
+        self._maybe_redraw(epoch_end=True)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.redraw()
+
+    def _record(self, key: str, position: float, value: Any) -> None:
+        if value is None:
+            return
+        number = float(value)
+        if math.isnan(number):
+            return
+        xs, ys = self.points[key]
+        if xs and xs[-1] == position:  # an epoch end after a batch point at the same place
+            ys[-1] = number
+            self._drawn_counts[key] = min(self._drawn_counts[key], len(xs) - 1)
+            return
+        xs.append(position)
+        ys.append(number)
+
+    def _maybe_redraw(self, epoch_end: bool) -> None:
+        now = time.perf_counter()
+        recent = now - self._last_redraw < self.min_interval
+        over_budget = self.redraw_seconds > self.max_overhead * (now - self._started)
+        if recent and (not epoch_end or over_budget):
+            return
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Send every point not yet drawn to the figure now (no-op without a figure)."""
+        import contextlib
+
+        if self.figure is None or not self.traces:
+            return
+        changed = [key for key, *_ in self.SERIES if len(self.points[key][0]) != self._drawn_counts[key]]
+        if not changed:
+            return
+        started = time.perf_counter()
+        batch_update = getattr(self.figure, "batch_update", None)
+        # One batch_update sends all four traces' changes to the browser in one message.
+        with batch_update() if batch_update is not None else contextlib.nullcontext():
+            for key in changed:
+                xs, ys = self.points[key]
+                trace = self.traces[key]
+                trace.x = tuple(xs)
+                trace.y = tuple(ys)
+                self._drawn_counts[key] = len(xs)
+        finished = time.perf_counter()
+        self.redraws += 1
+        self.redraw_seconds += finished - started
+        self._last_redraw = finished
+
+    def _add_traces(self) -> None:
+        from workbench.figures import TRAIN_DASH, VALIDATION_DASH, assign_colors
+
+        color = self.color or assign_colors([self.label])[self.label]
+        layout = getattr(self.figure, "layout", None)
+        has_second_subplot = layout is not None and getattr(layout, "xaxis2", None) is not None
+        if has_second_subplot:
+            loss_axes = {"xaxis": "x2", "yaxis": "y2"}
+        else:
+            loss_axes = {"xaxis": "x", "yaxis": "y2"}
+            if layout is not None and hasattr(self.figure, "update_layout"):
+                self.figure.update_layout(yaxis2={"title": {"text": "Loss"}, "overlaying": "y", "side": "right"})
+        for key, split, metric, is_loss in self.SERIES:
+            trace = {
+                "type": "scatter",
+                "x": [],
+                "y": [],
+                "mode": "lines+markers",
+                "name": f"{self.label} ({split})",
+                "legendgroup": self.label,
+                # One legend entry per split; the loss traces follow their accuracy twins.
+                "showlegend": not is_loss,
+                "line": {"color": color, "dash": TRAIN_DASH if split == "train" else VALIDATION_DASH, "width": 2},
+                "marker": {"size": 4},
+                "hovertemplate": f"<b>{self.label}</b><br>{split} {metric}: %{{y:.4f}}<br>epoch %{{x:.2f}}<extra></extra>",
+            }
+            if is_loss:
+                trace.update(loss_axes)
+            self.figure.add_trace(trace)
+            self.traces[key] = self.figure.data[-1]
+
