@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import sys
@@ -53,6 +54,17 @@ examples:
   workbench runs --runs-dir /tmp/study/runs --json
 """,
 }
+COMMAND_EXAMPLES["report"] = """\
+examples:
+  workbench report                          # every notebook in reports/config.yaml -> reports/index.html
+  workbench report --quick                  # tiny parameters (CI): a minute or two
+  workbench report -p epochs 20 -p seeds 5  # papermill-style overrides, for every notebook that declares them
+  workbench report -f study.yaml -j 2 --output-dir /tmp/study-reports
+  workbench report --config other/config.yaml --timeout 600 --kernel workbench
+
+Parameters, later ones winning: the config's `parameters`, its `quick` (with --quick), -f FILE, -p NAME VALUE.
+A notebook that fails or times out is marked failed in the index; the others still run; the exit code is 1.
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs = _subparser(commands, "runs", "list runs with their key figures")
     runs.add_argument("--runs-dir", default="runs", help="folder holding run directories (default runs)")
     runs.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    _add_report_parser(commands)
     return parser
 
 
@@ -140,10 +153,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `workbench` command. Returns the exit code."""
     # Quiet TensorFlow's C++ start-up logging unless the user asked for it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # Runs in one process retrace Keras' predict function once per model; that is expected here,
+    # so TensorFlow's retracing warnings would only bury the progress bars.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     parser = build_parser()
     arguments = parser.parse_args(argv)
     try:
-        return {"pretrain": _pretrain, "transfer": _transfer, "compare": _compare, "runs": _runs}[
+        return {"pretrain": _pretrain, "transfer": _transfer, "compare": _compare, "runs": _runs, "report": _report}[
             arguments.command](arguments)
     except WorkbenchError as error:
         print(f"workbench {arguments.command}: error: {error}", file=sys.stderr)
@@ -244,6 +260,39 @@ def format_runs_table(rows: list[dict[str, Any]]) -> str:
             f"{row['seconds']:>7.1f}  {row['status']}"
         )
     return "\n".join(lines)
+
+
+def _add_report_parser(commands: Any) -> None:
+    report = _subparser(commands, "report", "run the report notebooks with papermill and render them to offline HTML")
+    report.add_argument("--config", default="reports/config.yaml",
+                        help="the report set: notebooks, default and quick parameters (default reports/config.yaml)")
+    report.add_argument("-o", "--output-dir", help="where reports and index.html go (default: the config file's folder)")
+    report.add_argument("--quick", action="store_true", help="tiny parameters from the config's `quick` section (CI)")
+    report.add_argument("-j", "--jobs", type=int, default=1,
+                        help="notebooks run at once, each in its own process; a notebook still waits for its `after` list (default 1)")
+    report.add_argument("--kernel", help="Jupyter kernel that runs the notebooks (default: the config's, workbench)")
+    report.add_argument("--timeout", type=int, help="seconds one cell may run before the notebook fails (default: the config's)")
+    report.add_argument("--no-log-output", dest="log_output", action="store_false",
+                        help="do not stream each notebook's cell progress and output to stderr")
+    report.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
+                        help="papermill-style parameter, e.g. -p epochs 2 (repeatable; wins over -f and the config)")
+    report.add_argument("-f", "--parameters-file", help="YAML file of parameters (wins over the config; -p wins over it)")
+
+
+def _report(arguments: argparse.Namespace) -> int:
+    from workbench.reports import build_reports, format_command, parse_parameter_pairs
+
+    plan, results = build_reports(
+        config_path=arguments.config, output_dir=arguments.output_dir, parameters_file=arguments.parameters_file,
+        parameters=parse_parameter_pairs(arguments.parameter), quick=arguments.quick, kernel=arguments.kernel,
+        timeout=arguments.timeout, jobs=arguments.jobs, log_output=arguments.log_output,
+        command=format_command(arguments),
+    )
+    for result in results:
+        error = f": {result.error['ename']}: {result.error['evalue']}" if result.error else ""
+        print(f"{result.status:>9}  {result.name} ({result.seconds:.0f} s){error}", file=sys.stderr)
+    print(plan.index_path)
+    return 0 if all(result.ok for result in results) else 1
 
 
 if __name__ == "__main__":
