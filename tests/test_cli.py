@@ -117,3 +117,24 @@ def test_the_installed_command_exits_2_without_a_traceback(tmp_path: Path) -> No
     assert result.returncode == 2
     assert "workbench transfer: error: Source run 'runs/nope' does not exist" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "runs").exists()
+
+
+def test_sweeps_and_lr_find_print_tables_and_write_offline_figures(tmp_path: Path, source_run, run_cli) -> None:
+    import shutil
+
+    shutil.copytree(source_run.path, tmp_path / "runs" / "source")
+    depth = run_cli("sweep-depth", "--source", "runs/source", "--per-class", "3", "--epochs", "1", "--seeds", "1",
+                    "--depths", "0,4", "--no-fine-tuned", "--name", "depth", cwd=tmp_path)
+    assert depth.returncode == 0, depth.stderr
+    assert "frozen (AnB)" in depth.stdout and "structure" in depth.stdout
+    html = (tmp_path / "runs" / "depth.html").read_text()
+    assert "frozen (AnB)" in html and "<script src=" not in html  # plotly.js inlined, no CDN
+    budget = run_cli("sweep-budget", "--source", "runs/source", "--budgets", "1,2", "--modes", "feature",
+                     "--epochs", "1", "--seeds", "1", "--name", "budget", cwd=tmp_path)
+    assert budget.returncode == 0, budget.stderr
+    assert len([line for line in budget.stdout.splitlines() if line.startswith("feature")]) == 2
+    lr = run_cli("lr-find", "--source", "runs/source", "--per-class", "10", "--steps", "15", cwd=tmp_path)
+    assert lr.returncode == 0, lr.stderr
+    assert "suggested learning rate" in lr.stdout and (tmp_path / "runs" / "lr-find.html").is_file()
+    bad = run_cli("sweep-budget", "--source", "runs/source", "--budgets", "1,lots", cwd=tmp_path)
+    assert bad.returncode == 2 and "'lots'" in bad.stderr

@@ -24,7 +24,11 @@ examples:
   workbench pretrain --task mnist-5k:0-4 --epochs 5 --name source
   workbench transfer --source runs/source --task mnist-5k:5-9 --mode parameter --freeze-depth 2 --per-class 5 --epochs 10
   workbench compare --source runs/source --task mnist-5k:5-9 --per-class 5 --seeds 3 --epochs 10
+  workbench sweep-depth --source runs/source --task mnist-5k:5-9 --per-class 5 --seeds 3 --epochs 10
+  workbench sweep-budget --source runs/source --task mnist-5k:5-9 --budgets 1,5,25,all --seeds 3
+  workbench lr-find --source runs/source --task mnist-5k:5-9 --per-class 20
   workbench runs
+  workbench report
 
 Tasks are DATASET[:CLASSES]: mnist-5k:0-4, digits, cifar10:cat,dog,horse,
 folder:../shared/data/cifar10-mini:cat,dog. mnist-5k and digits are embedded and work offline.
@@ -47,6 +51,29 @@ examples:
 examples:
   workbench compare --source runs/source --task mnist-5k:5-9 --per-class 5 --seeds 3 --epochs 10
   workbench compare --source runs/source --task mnist-5k:5-9 --seeds 0,4,7 --modes structure,parameter --freeze-depth 2
+""",
+    "sweep-depth": """\
+examples:
+  workbench sweep-depth --source runs/source --task mnist-5k:5-9 --per-class 5 --seeds 3 --epochs 10
+  workbench sweep-depth --source runs/source --task mnist-5k:5-9 --depths 0,2,4 --seeds 2 --no-fine-tuned
+
+For each n: copy the first n blocks and freeze them (AnB), or copy them and fine-tune everything
+(AnB+), against the structure baseline. Prints the table; writes the figure as offline HTML.
+""",
+    "sweep-budget": """\
+examples:
+  workbench sweep-budget --source runs/source --task mnist-5k:5-9 --budgets 1,2,5,10,25,50,all --seeds 3
+  workbench sweep-budget --source runs/source --task mnist-5k:5-9 --budgets 1,5 --modes feature,parameter
+
+Every mode at every labels-per-class budget; the figure (log x) is written as offline HTML.
+""",
+    "lr-find": """\
+examples:
+  workbench lr-find --source runs/source --task mnist-5k:5-9 --per-class 20
+  workbench lr-find --task mnist-5k:0-4 --min-lr 1e-5 --max-lr 1 --steps 100
+
+Trains one batch per step at exponentially growing learning rates on exactly the model a run
+with these parameters would train, restores the weights, and suggests a rate.
 """,
     "runs": """\
 examples:
@@ -99,6 +126,33 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--modes", default="structure,feature,parameter",
                          help="comma list of modes to compare (default structure,feature,parameter)")
 
+    sweep_depth = _subparser(commands, "sweep-depth", "freeze-depth sweep: AnB and AnB+ against the baseline, over seeds")
+    _add_run_arguments(sweep_depth, default_task="mnist-5k:5-9", seed=False)
+    _add_transfer_arguments(sweep_depth)
+    _add_sweep_arguments(sweep_depth)
+    sweep_depth.add_argument("--depths", help="comma list of copied-block counts (default: 0..every block below the head)")
+    sweep_depth.add_argument("--no-fine-tuned", dest="fine_tuned", action="store_false",
+                             help="skip AnB+ (copy n blocks, then fine-tune everything)")
+
+    sweep_budget = _subparser(commands, "sweep-budget", "label-budget sweep: every mode at every labels-per-class budget")
+    _add_run_arguments(sweep_budget, default_task="mnist-5k:5-9", seed=False)
+    _add_transfer_arguments(sweep_budget)
+    _add_sweep_arguments(sweep_budget)
+    sweep_budget.add_argument("--budgets", default="1,2,5,10,25,50,all",
+                              help="comma list of labels per class, 'all' for every example (default 1,2,5,10,25,50,all)")
+    sweep_budget.add_argument("--modes", default="structure,feature,parameter",
+                              help="comma list of modes (default structure,feature,parameter)")
+
+    lr_find = _subparser(commands, "lr-find", "learning-rate finder: loss against an exponential LR sweep")
+    _add_run_arguments(lr_find, default_task="mnist-5k:5-9")
+    _add_transfer_arguments(lr_find)
+    lr_find.add_argument("--mode", help="parameter (default), feature or structure (with --source)")
+    lr_find.add_argument("--model", help="architecture when there is no --source (default seed-cnn)")
+    lr_find.add_argument("--min-lr", type=float, default=1e-6, help="lowest learning rate (default 1e-6)")
+    lr_find.add_argument("--max-lr", type=float, default=1.0, help="highest learning rate (default 1)")
+    lr_find.add_argument("--steps", type=int, default=100, help="batches to try (default 100)")
+    lr_find.add_argument("--figure", help="HTML file for the loss-vs-LR figure (default lr-find.html in --runs-dir)")
+
     runs = _subparser(commands, "runs", "list runs with their key figures")
     runs.add_argument("--runs-dir", default="runs", help="folder holding run directories (default runs)")
     runs.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
@@ -131,6 +185,22 @@ def _add_run_arguments(parser: argparse.ArgumentParser, default_task: str, seed:
 def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", help="source run directory, e.g. runs/source (required)")
     parser.add_argument("--freeze-depth", type=int, help="parameter mode: blocks frozen from the input (default 0)")
+    techniques = parser.add_argument_group("fine-tuning techniques")
+    techniques.add_argument("--copy-depth", type=int, help="parameter mode: copy only the first n blocks (default: all)")
+    techniques.add_argument("--block-lr", help="per-block learning rates: uniform (default), geometric or decay")
+    techniques.add_argument("--lr-low", type=float, help="geometric: the first block's rate (default learning rate / 100)")
+    techniques.add_argument("--layer-decay", type=float, help="decay: factor per block below the head (default 0.75)")
+    techniques.add_argument("--unfreeze", help="none (default), gradual (one block per step, top-down) or two-stage "
+                                               "(fastai fine_tune)")
+    techniques.add_argument("--unfreeze-every", type=int, help="gradual: epochs between unfreezing steps (default 1)")
+    techniques.add_argument("--batchnorm", help="BatchNorm in frozen blocks: frozen (default) or train")
+    techniques.add_argument("--cache-features", help="feature mode: auto (default), on or off")
+    techniques.add_argument("--augment", help="none (default) or a comma list of flip, rotate, translate")
+
+
+def _add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seeds", default="3", help="a count (3 = seeds 0,1,2) or a list like 0,4,7 (default 3)")
+    parser.add_argument("--figure", help="HTML file for the sweep figure (default <runs-dir>/<name>.html)")
 
 
 def collect_parameters(arguments: argparse.Namespace, skip: Sequence[str] = ()) -> dict[str, Any]:
@@ -159,7 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
     try:
-        return {"pretrain": _pretrain, "transfer": _transfer, "compare": _compare, "runs": _runs, "report": _report}[
+        return {"pretrain": _pretrain, "transfer": _transfer, "compare": _compare, "runs": _runs, "report": _report,
+                "sweep-depth": _sweep_depth, "sweep-budget": _sweep_budget, "lr-find": _lr_find}[
             arguments.command](arguments)
     except WorkbenchError as error:
         print(f"workbench {arguments.command}: error: {error}", file=sys.stderr)
@@ -228,6 +299,120 @@ def _compare(arguments: argparse.Namespace) -> int:
         overall.close()
     print(comparison.format_table())
     return 0
+
+
+SWEEP_OPTIONS = ("seeds", "modes", "depths", "budgets", "fine_tuned", "figure")
+
+
+def _sweep(arguments: argparse.Namespace, kind: str) -> int:
+    from tqdm import tqdm
+
+    from workbench.callbacks import EpochProgressBar
+    from workbench.config import config_from_mapping
+    from workbench.experiments import resolve_seeds, sweep_freeze_depth, sweep_label_budget
+    from workbench.figures import plot_sweep
+
+    parameters = collect_parameters(arguments, skip=SWEEP_OPTIONS)
+    options = {key: parameters.pop(key) if key in parameters else getattr(arguments, key, None) for key in SWEEP_OPTIONS}
+    seeds = resolve_seeds(options["seeds"])
+    name = parameters.get("name") or f"sweep-{kind}-{_timestamp()}"
+    base = config_from_mapping({**parameters, "name": name, "mode": "parameter"}, kind="transfer")
+    overall = tqdm(desc=f"sweep {kind}", unit="run", position=0, dynamic_ncols=True)
+
+    def callbacks_for(config: Any) -> list[Any]:
+        return [EpochProgressBar(f"{config.name}", position=1)]
+
+    try:
+        if kind == "depth":
+            depths = _int_list(options["depths"], "depths") if options["depths"] is not None else None
+            sweep = sweep_freeze_depth(base, depths, seeds, bool(options["fine_tuned"]), callbacks_for,
+                                       lambda run, sweep: overall.update(1))
+            figure = plot_sweep(sweep.points(), "freeze_depth", "blocks copied (n)",
+                                title="Target test accuracy against the number of copied blocks")
+        else:
+            budgets = _budget_list(options["budgets"])
+            modes = _text_list(options["modes"])
+            sweep = sweep_label_budget(base, budgets, seeds, modes, callbacks_for, lambda run, sweep: overall.update(1))
+            figure = plot_sweep(sweep.points(), "per_class", "labels per class", log_x=True,
+                                title="Data efficiency: test accuracy against labels per class")
+    finally:
+        overall.close()
+    print(sweep.format_table())
+    figure_path = _figure_path(options["figure"], base.runs_dir, name)
+    _write_figure(figure, figure_path, sweep.describe())
+    print(f"figure: {figure_path}")
+    return 0
+
+
+def _sweep_depth(arguments: argparse.Namespace) -> int:
+    return _sweep(arguments, "depth")
+
+
+def _sweep_budget(arguments: argparse.Namespace) -> int:
+    return _sweep(arguments, "budget")
+
+
+def _lr_find(arguments: argparse.Namespace) -> int:
+    from workbench.api import lr_find
+    from workbench.figures import plot_lr_find
+
+    options = ("min_lr", "max_lr", "steps", "figure")
+    parameters = collect_parameters(arguments, skip=options)
+    result = lr_find(arguments.min_lr, arguments.max_lr, arguments.steps, **parameters)
+    print(f"suggested learning rate: {result['suggestion']:.3g} "
+          f"({len(result['losses'])} steps from {arguments.min_lr:g} to {result['learning_rates'][-1]:.3g})")
+    figure_path = _figure_path(arguments.figure, result["config"]["runs_dir"], "lr-find")
+    _write_figure(plot_lr_find(result), figure_path, f"lr-find on {result['config']['task']}")
+    print(f"figure: {figure_path}")
+    return 0
+
+
+def _figure_path(explicit: str | None, runs_dir: str, name: str) -> str:
+    from pathlib import Path
+
+    return explicit or str(Path(runs_dir) / f"{name}.html")
+
+
+def _write_figure(figure: Any, path: str, caption: str) -> None:
+    """Offline HTML with plotly.js inlined (no CDN), written atomically."""
+    from pathlib import Path
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.tmp")
+    figure.update_layout(meta={"caption": caption})
+    figure.write_html(temporary, include_plotlyjs=True, full_html=True)
+    os.replace(temporary, target)
+
+
+def _text_list(value: Any) -> list[str]:
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+def _int_list(value: Any, name: str) -> list[int]:
+    try:
+        return [int(item) for item in _text_list(value)]
+    except ValueError:
+        raise WorkbenchError(f"--{name} {value!r} must be a comma list of whole numbers, e.g. 0,2,4.") from None
+
+
+def _budget_list(value: Any) -> list[int | None]:
+    budgets: list[int | None] = []
+    for item in _text_list(value):
+        if item == "all":
+            budgets.append(None)
+        elif item.isdigit():
+            budgets.append(int(item))
+        else:
+            raise WorkbenchError(f"--budgets item {item!r} is neither a whole number nor 'all'. Pass e.g. 1,5,25,all.")
+    return budgets
+
+
+def _timestamp() -> str:
+    import datetime
+
+    return datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
 def _runs(arguments: argparse.Namespace) -> int:
