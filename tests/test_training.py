@@ -154,3 +154,26 @@ def test_config_values_become_a_run_via_the_same_schema(source_run, runs_dir: Pa
     run = train_run(config)
     assert run.manifest["input_adaptation"][1] == "resized 8x8 → 32x32 (bilinear)"
     assert run.config["input_shape"] == [32, 32, 3]
+
+
+def test_a_truncated_model_file_is_a_readable_error(source_run, tmp_path: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "truncated"
+    shutil.copytree(source_run.path, broken)
+    data = (broken / "model.keras").read_bytes()
+    (broken / "model.keras").write_bytes(data[: len(data) // 3])
+    with pytest.raises(SourceRunError, match="cannot be loaded.*train the run again"):
+        load_run(broken).load_model()
+
+
+def test_a_model_with_a_lambda_layer_is_refused_in_safe_mode(source_run, tmp_path: Path) -> None:
+    import shutil
+
+    sneaky = tmp_path / "lambda"
+    shutil.copytree(source_run.path, sneaky)
+    inputs = keras.Input((4,))
+    outputs = keras.layers.Lambda(lambda x: x * 2)(inputs)
+    keras.Model(inputs, outputs).save(sneaky / "model.keras")
+    with pytest.raises(SourceRunError, match="Lambda layer"):
+        load_run(sneaky).load_model()

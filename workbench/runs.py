@@ -78,7 +78,20 @@ class Run:
                 f"Run {str(self.path)!r} holds no model.keras. Pick a run that finished training "
                 "(`workbench runs` lists them) or pretrain one with `workbench pretrain`."
             )
-        return keras.saving.load_model(self.model_path, compile=compile, safe_mode=True)
+        try:
+            return keras.saving.load_model(self.model_path, compile=compile, safe_mode=True)
+        except Exception as error:  # noqa: BLE001 - every load failure gets one readable message
+            text = str(error)
+            if "lambda" in text.lower() or "safe_mode" in text:
+                raise SourceRunError(
+                    f"{str(self.model_path)!r} holds a Lambda layer (or other arbitrary code), which Keras' safe "
+                    "mode refuses to load because it could run anything. Rebuild the model from named layers "
+                    "(the workbench's models have none), or pretrain a new source run."
+                ) from None
+            raise SourceRunError(
+                f"{str(self.model_path)!r} cannot be loaded ({type(error).__name__}: {text[:200]}). The file is "
+                "truncated or not a Keras 3 model; train the run again (`workbench pretrain` / `workbench transfer`)."
+            ) from None
 
     def summary(self) -> dict[str, Any]:
         """One row of key figures for tables (`workbench runs`, the panel)."""
