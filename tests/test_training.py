@@ -177,3 +177,22 @@ def test_a_model_with_a_lambda_layer_is_refused_in_safe_mode(source_run, tmp_pat
     keras.Model(inputs, outputs).save(sneaky / "model.keras")
     with pytest.raises(SourceRunError, match="Lambda layer"):
         load_run(sneaky).load_model()
+
+
+def test_a_nan_loss_fails_the_run_with_a_reason_and_keeps_finite_weights(source_run, runs_dir: Path) -> None:
+    class PoisonInSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.epoch == 1 and batch == 1:
+                head = self.model.get_layer("head")
+                head.set_weights([np.full_like(weight, np.nan) for weight in head.get_weights()])
+
+    run = workbench.transfer(callbacks=[PoisonInSecondEpoch()], source=str(source_run.path), task="mnist-5k:5-9",
+                             per_class=20, epochs=4, runs_dir=str(runs_dir))
+    assert run.status == "failed"
+    assert "became nan at epoch 2, batch 2" in run.metrics["failure"]
+    assert "restored to the end of epoch 1" in run.metrics["failure"]
+    assert all(np.isfinite(weight).all() for weight in run.load_model().get_weights())
+    assert 0.0 <= run.test_accuracy <= 1.0

@@ -80,6 +80,47 @@ class StopOnEvent(keras.callbacks.Callback):
             self.stopped = True
 
 
+class NanGuard(keras.callbacks.Callback):
+    """Stops training when the loss becomes NaN or infinite and puts back the last good weights.
+
+    The weights are copied at every epoch end (and at the start), so a run that diverges keeps
+    the model of its last complete, finite epoch; `reason` says what happened, for the run's
+    metrics and the user.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reason: str | None = None
+        self._good_weights: list[Any] | None = None
+        self._good_epoch = 0
+        self._epoch = 0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.reason = None
+        self._good_weights = [weight.copy() for weight in self.model.get_weights()]
+        self._good_epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is None or math.isfinite(float(loss)) or self.reason:
+            return
+        self.reason = (f"the training loss became {float(loss)} at epoch {self._epoch + 1}, batch {batch + 1}; "
+                       f"the weights were restored to the end of epoch {self._good_epoch}. Lower the learning "
+                       "rate (try `workbench lr-find`) and train again")
+        if self._good_weights is not None:
+            self.model.set_weights(self._good_weights)
+        self.model.stop_training = True
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if self.reason is None and loss is not None and math.isfinite(float(loss)):
+            self._good_weights = [weight.copy() for weight in self.model.get_weights()]
+            self._good_epoch = epoch + 1
+
+
 class EpochProgressBar(keras.callbacks.Callback):
     """One tqdm bar per run that advances per epoch and shows the latest accuracies.
 

@@ -268,6 +268,8 @@ def _print_run(run: Any) -> None:
         f"{summary['seconds']:.1f} s",
         file=sys.stderr,
     )
+    if run.metrics.get("failure"):
+        print(f"warning: {run.metrics['failure']}.", file=sys.stderr)
     for note in run.manifest.get("input_adaptation", []):
         print(f"input adapted: {note}", file=sys.stderr)
     print(run.path)

@@ -50,7 +50,7 @@ class Run:
 
     @property
     def status(self) -> str:
-        """"finished", "stopped" or "diverged"."""
+        """"finished", "stopped" (by the user) or "failed" (the loss became NaN; see metrics["failure"])."""
         return str(self.metrics.get("status", "unknown"))
 
     @property

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from workbench import __version__
-from workbench.callbacks import HistoryRecorder, StopOnEvent
+from workbench.callbacks import HistoryRecorder, NanGuard, StopOnEvent
 from workbench.config import RunConfig, save_config
 from workbench.data import TaskData, describe_adaptation, make_pipeline, prepare_task
 from workbench.errors import ConfigError
@@ -100,8 +100,6 @@ def train_run(
     Raises:
         WorkbenchError: for any bad input, before anything is written.
     """
-    import keras
-
     started = time.perf_counter()
     run_name = config.name or _default_run_name(config)
     final_path = Path(config.runs_dir) / run_name
@@ -118,7 +116,8 @@ def train_run(
 
     history = HistoryRecorder()
     stopper = StopOnEvent(stop_event or threading.Event())
-    run_callbacks = [history, stopper, keras.callbacks.TerminateOnNaN(), *callbacks]
+    nan_guard = NanGuard()
+    run_callbacks = [history, stopper, nan_guard, *callbacks]
     cached = config.uses_feature_cache()
     temporary = Path(config.runs_dir) / f"{TEMPORARY_PREFIX}{run_name}-{secrets.token_hex(4)}"
     try:
@@ -140,7 +139,8 @@ def train_run(
             )
         train_seconds = time.perf_counter() - fit_started
         metrics = evaluate_model(model, prepared.task_data, prepared.input_shape, prepared.batch_size * 4)
-        metrics["status"] = _status(history, stopper)
+        metrics["status"] = "failed" if nan_guard.reason else "stopped" if stopper.stopped else "finished"
+        metrics["failure"] = nan_guard.reason
         metrics["epochs_completed"] = sum(1 for row in history.rows if not row["partial"])
         validation_accuracies = [row["val_accuracy"] for row in history.rows if not np.isnan(row["val_accuracy"])]
         metrics["best_val_accuracy"] = max(validation_accuracies) if validation_accuracies else None
@@ -205,12 +205,6 @@ def evaluate_model(model: Any, task_data: TaskData, input_shape: tuple[int, int,
         "per_class_accuracy": per_class,
         "confusion_matrix": confusion.tolist(),
     }
-
-
-def _status(history: HistoryRecorder, stopper: StopOnEvent) -> str:
-    if any(np.isnan(row["loss"]) or np.isinf(row["loss"]) for row in history.rows):
-        return "diverged"
-    return "stopped" if stopper.stopped else "finished"
 
 
 def _default_run_name(config: RunConfig) -> str:
