@@ -13,7 +13,16 @@ import workbench
 from workbench.config import config_from_mapping
 from workbench.figures import MODE_COLORS
 from workbench.models import build_model
-from workbench.panels import TransferPanel, layer_plan, preview_transfer, target_class_names
+from workbench.panels import (
+    TransferPanel,
+    count_sweep_runs,
+    layer_plan,
+    parse_sweep_values,
+    preview_transfer,
+    target_class_names,
+    technique_stages,
+)
+from workbench.schedules import block_learning_rates
 from workbench.runs import RUN_FILES, load_run
 from workbench.transfer_modes import transfer_model
 
@@ -270,3 +279,254 @@ def test_a_source_whose_model_cannot_be_read_is_reported_and_the_panel_still_ope
 def test_an_unknown_mode_is_refused_with_the_allowed_ones(runs_dir: Path) -> None:
     with pytest.raises(workbench.WorkbenchError, match="mode='fine-tune' is not known. Allowed modes: parameter"):
         make_panel(runs_dir, mode="fine-tune")
+
+
+# ------------------------------------------------------------------------------------------------
+# Fine-tuning techniques and sweeps
+# ------------------------------------------------------------------------------------------------
+
+
+class WatchSweep(keras.callbacks.Callback):
+    """At the start of every run of a sweep, notes the sweep figure's traces and the progress line,
+    and presses Stop after the first batch of run `stop_in_run` (when given)."""
+
+    def __init__(self, stop_in_run: int | None = None) -> None:
+        super().__init__()
+        self.panel: TransferPanel | None = None
+        self.stop_in_run = stop_in_run
+        self.runs_begun = 0
+        self.stopped = False
+        self.seen: list[tuple[list[str], str, bool, bool]] = []
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.runs_begun += 1
+        panel = self.panel
+        self.seen.append(([trace.name for trace in panel.sweep_figure.data], panel.sweep_info.value,
+                          panel.start_button.disabled, panel.sweep_button.disabled))
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.runs_begun == self.stop_in_run and not self.stopped:
+            self.stopped = True
+            self.panel.stop_button.click()
+
+
+def test_technique_widgets_become_the_same_config_as_the_cli_flags(source_runs_dir: Path) -> None:
+    panel = make_panel(source_runs_dir, epochs=4)
+    panel.freeze_slider.value = 1
+    panel.block_lr_buttons.value = "geometric"
+    panel.lr_low.value = 1e-5
+    panel.unfreeze_buttons.value = "gradual"
+    panel.unfreeze_every.value = 2
+    panel.batchnorm_buttons.value = "train"
+    panel.copy_depth.value = 3
+    panel.augment_checks["translate"].value = True
+    panel.augment_checks["flip"].value = True
+    common = {"source": str(source_runs_dir / "source"), "task": "mnist-5k:5-9", "per-class": 5, "epochs": 4,
+              "runs-dir": str(source_runs_dir)}
+    assert panel.transfer_config() == config_from_mapping({
+        **common, "mode": "parameter", "freeze-depth": 1, "block-lr": "geometric", "lr-low": 1e-5,
+        "unfreeze": "gradual", "unfreeze-every": 2, "batchnorm": "train", "copy-depth": 3,
+        "augment": "flip,translate"}, kind="transfer")
+
+    panel.block_lr_buttons.value = "decay"
+    panel.layer_decay.value = 0.5
+    config = panel.transfer_config()
+    assert (config.block_lr, config.layer_decay, config.lr_low) == ("decay", 0.5, None)
+
+    # In feature mode the parameter-only settings stay on their (disabled) widgets but are not
+    # passed, exactly like the freeze depth; the feature cache choice is.
+    panel.mode_buttons.value = "feature"
+    panel.cache_buttons.value = "off"
+    assert panel.transfer_config() == config_from_mapping({
+        **common, "mode": "feature", "batchnorm": "train", "cache-features": "off", "augment": "flip,translate"},
+        kind="transfer")
+    panel.mode_buttons.value = "structure"
+    config = panel.transfer_config()
+    assert (config.batchnorm, config.cache_features, config.augment) == ("frozen", "auto", "flip,translate")
+
+
+def test_technique_widgets_are_enabled_only_where_the_mode_allows_them(source_runs_dir: Path) -> None:
+    panel = make_panel(source_runs_dir)
+    parameter_only = (panel.block_lr_buttons, panel.unfreeze_buttons, panel.copy_depth)
+
+    def enabled() -> dict[str, bool]:
+        controls = {"block_lr": panel.block_lr_buttons, "lr_low": panel.lr_low, "layer_decay": panel.layer_decay,
+                    "unfreeze": panel.unfreeze_buttons, "unfreeze_every": panel.unfreeze_every,
+                    "copy_depth": panel.copy_depth, "batchnorm": panel.batchnorm_buttons, "cache": panel.cache_buttons,
+                    "augment": panel.augment_checks["flip"]}
+        return {name: not control.disabled for name, control in controls.items()}
+
+    assert enabled() == {"block_lr": True, "lr_low": False, "layer_decay": False, "unfreeze": True,
+                         "unfreeze_every": False, "copy_depth": True, "batchnorm": True, "cache": False,
+                         "augment": True}
+    panel.block_lr_buttons.value = "geometric"
+    panel.unfreeze_buttons.value = "gradual"
+    assert enabled()["lr_low"] and enabled()["unfreeze_every"] and not enabled()["layer_decay"]
+    panel.block_lr_buttons.value = "decay"
+    assert enabled()["layer_decay"] and not enabled()["lr_low"]
+    # The copy-depth choices are the source's blocks: all, or the first 0..4 of conv1..dense1, head.
+    assert [value for _, value in panel.copy_depth.options] == ["all", 0, 1, 2, 3, 4]
+
+    panel.mode_buttons.value = "feature"
+    assert not any(enabled()[name] for name in ("block_lr", "lr_low", "layer_decay", "unfreeze", "unfreeze_every",
+                                                "copy_depth"))
+    assert enabled()["cache"] and enabled()["batchnorm"] and enabled()["augment"]
+    panel.mode_buttons.value = "structure"
+    assert enabled() == {name: name == "augment" for name in enabled()}
+    panel.mode_buttons.value = "parameter"
+    assert not any(control.disabled for control in parameter_only)
+    assert panel.block_lr_buttons.value == "decay"  # the user's choice is kept while disabled
+
+
+def test_technique_preview_shows_the_per_block_rates_and_the_unfreeze_stages(source_runs_dir: Path) -> None:
+    panel = make_panel(source_runs_dir, epochs=3)
+    panel.block_lr_buttons.value = "geometric"
+    panel.lr_low.value = 1e-5
+    rates = block_learning_rates("geometric", 1e-3, 5, lr_low=1e-5)
+    expected = ", ".join(f"{name} {rate:.1e}" for name, rate in zip(["conv1", "conv2", "conv3", "dense1", "head"], rates))
+    assert f"epochs 1–3: {expected}" in panel.technique_info.value
+    assert "conv1 1.0e-05" in expected and "head 1.0e-03" in expected
+
+    panel.freeze_slider.value = 2
+    panel.unfreeze_buttons.value = "gradual"
+    stages = technique_stages(panel.transfer_config(), layer_plan(load_run(source_runs_dir / "source").load_model()).blocks)
+    assert [(stage["first_epoch"], stage["last_epoch"], stage["freeze_depth"]) for stage in stages] == [
+        (1, 1, 4), (2, 2, 3), (3, 3, 2)]
+    assert "epoch 1: head at 1.0e-03 (conv1, conv2, conv3, dense1 frozen) → epoch 2: dense1" in panel.technique_info.value
+    assert "(conv1, conv2 frozen)" in panel.technique_info.value  # the last stage reaches the freeze depth
+
+    panel.unfreeze_buttons.value = "two-stage"
+    stages = technique_stages(panel.transfer_config(), layer_plan(load_run(source_runs_dir / "source").load_model()).blocks)
+    assert stages[1]["block_lr"] == "geometric" and stages[1]["learning_rates"]["head"] == pytest.approx(5e-4)
+    assert "epochs 2–3: conv3 5.0e-05" in panel.technique_info.value  # half the rate, spread lr/100..lr
+
+    panel.mode_buttons.value = "feature"
+    assert "head at 1.0e-03 (conv1, conv2, conv3, dense1 frozen)" in panel.technique_info.value
+    assert "the head trains on cached features" in panel.technique_info.value
+    panel.augment_checks["rotate"].value = True
+    assert "no feature cache (augmentation" in panel.technique_info.value
+    assert "augmentation: rotate" in panel.technique_info.value
+
+
+def test_a_bad_technique_combination_is_shown_and_the_panel_stays_usable(source_runs_dir: Path) -> None:
+    panel = make_panel(source_runs_dir, mode="feature")
+    panel.cache_buttons.value = "on"
+    panel.augment_checks["flip"].value = True
+    # Shown while choosing, before Start, and again (as the panel's message) on Start.
+    assert "cache_features=&#x27;on&#x27; needs feature transfer without augmentation" in panel.technique_info.value
+    panel.start_button.click()
+    assert "cache_features=&#x27;on&#x27; needs feature transfer without augmentation" in panel.message.value
+    assert not panel.running and not panel.start_button.disabled and run_dirs(source_runs_dir) == []
+
+    # Rates that cannot be spread are refused at Start too, not in the thread after loading data.
+    panel.mode_buttons.value = "parameter"
+    panel.block_lr_buttons.value = "geometric"
+    panel.lr_low.value = 0.1
+    assert "lr_low=0.1 must be above 0 and at most learning_rate=0.001" in panel.technique_info.value
+    panel.start_button.click()
+    assert "lr_low=0.1 must be above 0" in panel.message.value and not panel.running
+
+    # A sweep also trains the structure baseline, which takes no per-block rates: refused up front.
+    panel.lr_low.value = 0.0
+    panel.sweep_button.click()
+    assert "The freeze-depth sweep also trains structure transfer runs" in panel.message.value
+    assert "block_lr only apply to parameter transfer" in panel.message.value
+    panel.sweep_depths.value = "0,9"
+    assert "9 is deeper than this source model allows (0..4" in panel.sweep_plan_info.value
+    panel.block_lr_buttons.value = "uniform"
+    panel.sweep_button.click()
+    assert "9 is deeper than this source model allows (0..4" in panel.message.value
+    panel.sweep_depths.value = "0,two"
+    assert "&#x27;two&#x27; is not a whole number" in panel.sweep_plan_info.value
+    assert not panel.running and run_dirs(source_runs_dir) == []
+
+    # Fixed: the same panel trains.
+    panel.mode_buttons.value = "feature"
+    panel.cache_buttons.value = "auto"
+    panel.start_button.click()
+    finish(panel)
+    assert panel.message.value == ""
+    run = load_run(run_dirs(source_runs_dir)[0])
+    assert run.status == "finished" and run.config["augment"] == "flip" and run.config["cache_features"] == "auto"
+
+
+def test_sweep_values_are_parsed_and_counted() -> None:
+    assert parse_sweep_values("0, 2,4", "depths", allow_all=False) == [0, 2, 4]
+    assert parse_sweep_values("1,5,all", "budgets", allow_all=True) == [1, 5, None]
+    assert parse_sweep_values("  ", "depths", allow_all=False) is None
+    with pytest.raises(workbench.WorkbenchError, match="'all' is not a whole number. Type the depths"):
+        parse_sweep_values("0,all", "depths", allow_all=False)
+    with pytest.raises(workbench.WorkbenchError, match="repeats a value"):
+        parse_sweep_values("1,1", "budgets", allow_all=True)
+    # Depth sweep: one structure run per seed, then AnB (and AnB+) per depth.
+    assert count_sweep_runs("freeze_depth", [0, 2, 4], [0, 1], include_fine_tuned=True) == 2 * (1 + 3 * 2)
+    assert count_sweep_runs("per_class", [1, 5, None], [0, 1, 2], ["structure", "feature"]) == 18
+
+
+def test_depth_sweep_from_the_panel_draws_its_points_live_and_lists_them(source_runs_dir: Path) -> None:
+    watcher = WatchSweep()
+    panel = make_panel(source_runs_dir, callbacks=[watcher])
+    watcher.panel = panel
+    panel.sweep_depths.value = "0,4"
+    panel.sweep_seeds.value = 1
+    panel.sweep_fine_tuned.value = False
+    assert "<b>3</b> runs" in panel.sweep_plan_info.value  # structure, then frozen at depth 0 and 4
+    panel.sweep_button.click()
+    assert panel.running and panel.sweep_button.disabled and panel.start_button.disabled
+    panel.start_button.click()  # one job at a time
+    assert "already training" in panel.message.value
+    finish(panel)
+
+    # Live: each run began with the points of the runs before it already drawn.
+    assert [names for names, *_ in watcher.seen] == [[], ["structure"], ["frozen (AnB)", "structure"]]
+    assert [info for _, info, *_ in watcher.seen][1].endswith("1 of 3 runs done</span>")
+    assert all(start_disabled and sweep_disabled for *_, start_disabled, sweep_disabled in watcher.seen)
+
+    sweep = panel.last_sweep
+    assert not sweep.stopped and len(sweep.runs) == 4  # the structure run counts at both depths
+    points = sweep.points()
+    assert [(point["series"], point["freeze_depth"], point["n"]) for point in points] == [
+        ("frozen (AnB)", 0, 1), ("frozen (AnB)", 4, 1), ("structure", 0, 1), ("structure", 4, 1)]
+    traces = {trace.name: trace for trace in panel.sweep_figure.data}
+    assert set(traces) == {"frozen (AnB)", "structure"}
+    for point in points:
+        trace = traces[point["series"]]
+        assert trace.y[list(trace.x).index(point["freeze_depth"])] == pytest.approx(point["mean"])
+        assert trace.error_y.visible
+    assert panel.sweep_figure.layout.xaxis.title.text == "freeze depth"
+    assert "3 of 3 runs done" in panel.sweep_info.value and panel.sweep_progress.value == 3
+    assert "Sweep finished: 3 runs, 4 points" in panel.status.value
+    assert panel.sweep_table.value.count("workbench-sweep-point") == 4
+    # Every run is a session run: on disk, in the results table and in the report dropdown.
+    assert len(run_dirs(source_runs_dir)) == 3
+    assert panel.results.value.count("workbench-result'") == 3
+    assert panel.report_dropdown.options == tuple(run.name for run in panel.session_runs)
+    assert not panel.sweep_button.disabled and not panel.start_button.disabled and panel.stop_button.disabled
+    assert [str(error) for error in panel.errors] == [  # only the refused Start; nothing failed in the thread
+        "A run is already training: wait for it to finish, or press Stop first."]
+
+
+def test_stop_during_a_budget_sweep_ends_it_after_the_current_run(source_runs_dir: Path) -> None:
+    watcher = WatchSweep(stop_in_run=2)
+    panel = make_panel(source_runs_dir, callbacks=[watcher])
+    watcher.panel = panel
+    panel.sweep_kind.value = "per_class"
+    assert panel.sweep_depths.disabled and not panel.sweep_budgets.disabled
+    panel.sweep_budgets.value = "1,2"
+    panel.sweep_mode_checks["feature"].value = False
+    panel.sweep_seeds.value = 1
+    assert "<b>4</b> runs" in panel.sweep_plan_info.value
+    panel.sweep_button.click()
+    finish(panel)
+
+    assert watcher.runs_begun == 2  # Stop landed in the second run; no third run started
+    assert panel.last_sweep.stopped
+    assert [run.config["mode"] for run in panel.session_runs] == ["structure", "parameter"]
+    assert panel.session_runs[-1].status == "stopped"  # kept, complete, marked stopped
+    assert len(run_dirs(source_runs_dir)) == 2 and panel.results.value.count("workbench-result'") == 2
+    assert "Sweep stopped after 2 of 4 runs" in panel.status.value
+    assert "2 of 4 runs done (stopped)" in panel.sweep_info.value
+    assert {trace.name for trace in panel.sweep_figure.data} == {"structure", "parameter"}
+    assert panel.sweep_figure.layout.xaxis.type == "log"
+    assert "Stopped early" in panel.sweep_table.value
+    assert not panel.sweep_button.disabled and panel.stop_button.disabled

@@ -196,3 +196,48 @@ def test_a_nan_loss_fails_the_run_with_a_reason_and_keeps_finite_weights(source_
     assert "restored to the end of epoch 1" in run.metrics["failure"]
     assert all(np.isfinite(weight).all() for weight in run.load_model().get_weights())
     assert 0.0 <= run.test_accuracy <= 1.0
+
+
+def test_a_run_killed_mid_training_resumes_to_one_continuous_history(source_run, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from workbench.cli import main
+    from workbench.training import CHECKPOINT_FILE, interrupted_runs
+
+    runs = tmp_path / "runs"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "transfer", "--source", str(source_run.path), "--task", "mnist-5k:5-9",
+         "--per-class", "60", "--epochs", "30", "--name", "killed", "--runs-dir", str(runs)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            checkpoints = list(runs.glob(f".tmp-killed-*/{CHECKPOINT_FILE}"))
+            if checkpoints:
+                with np.load(checkpoints[0]) as archive:
+                    if json.loads(str(archive["state"]))["epoch"] >= 2:
+                        break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the training process wrote no checkpoint in time")
+        os.kill(process.pid, signal.SIGKILL)  # mid-epoch: no clean-up code runs
+    finally:
+        process.kill()
+        process.wait()
+    assert not (runs / "killed").exists() and "killed" in interrupted_runs(runs)
+    assert main(["resume", "killed", "--runs-dir", str(runs)]) == 0
+    run = load_run(runs / "killed")
+    assert [row["epoch"] for row in run.history] == list(range(1, 31))
+    assert run.status == "finished" and run.metrics["resumed_at_epoch"] >= 2
+    assert not list(runs.glob(".tmp-*")) and interrupted_runs(runs) == {}
+
+
+def test_resume_without_an_interrupted_run_is_a_readable_error(runs_dir: Path) -> None:
+    from workbench.training import resume_run
+
+    with pytest.raises(SourceRunError, match="No interrupted run named 'ghost'"):
+        resume_run("ghost", runs_dir)

@@ -19,10 +19,14 @@ class HistoryRecorder(keras.callbacks.Callback):
     """Records one row per epoch: epoch (1-based), loss, accuracy, val_loss, val_accuracy, seconds.
 
     A row also says `partial` when training stopped inside that epoch, so a curve can mark it.
+
+    Args:
+        initial_rows: rows of epochs trained before (a resumed run); kept at the start of `rows`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, initial_rows: list[dict[str, Any]] | None = None) -> None:
         super().__init__()
+        self.initial_rows = list(initial_rows or [])
         self.rows: list[dict[str, Any]] = []
         self.stopped_mid_epoch = False
         self._epoch_started = 0.0
@@ -30,7 +34,7 @@ class HistoryRecorder(keras.callbacks.Callback):
         self._batches_per_epoch: int | None = None
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self.rows = []
+        self.rows = list(self.initial_rows)
         self.stopped_mid_epoch = False
         self._batches_per_epoch = (self.params or {}).get("steps")
 

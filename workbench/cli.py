@@ -75,6 +75,14 @@ examples:
 Trains one batch per step at exponentially growing learning rates on exactly the model a run
 with these parameters would train, restores the weights, and suggests a rate.
 """,
+    "resume": """\
+examples:
+  workbench resume source
+  workbench resume parameter-fd2-s0-20261127-181500-a1b2 --runs-dir /tmp/study/runs
+
+Continues a run that was killed (or interrupted with Ctrl-C) after at least one finished epoch,
+from its last checkpoint, to its configured epoch count, with one continuous history.
+""",
     "runs": """\
 examples:
   workbench runs
@@ -153,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     lr_find.add_argument("--steps", type=int, default=100, help="batches to try (default 100)")
     lr_find.add_argument("--figure", help="HTML file for the loss-vs-LR figure (default lr-find.html in --runs-dir)")
 
+    resume = _subparser(commands, "resume", "continue a killed or interrupted run from its last finished epoch")
+    resume.add_argument("name", help="the run's name (its --name, or the name it was given)")
+    resume.add_argument("--runs-dir", default="runs", help="folder holding run directories (default runs)")
+
     runs = _subparser(commands, "runs", "list runs with their key figures")
     runs.add_argument("--runs-dir", default="runs", help="folder holding run directories (default runs)")
     runs.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
@@ -230,13 +242,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     try:
         return {"pretrain": _pretrain, "transfer": _transfer, "compare": _compare, "runs": _runs, "report": _report,
-                "sweep-depth": _sweep_depth, "sweep-budget": _sweep_budget, "lr-find": _lr_find}[
+                "sweep-depth": _sweep_depth, "sweep-budget": _sweep_budget, "lr-find": _lr_find,
+                "resume": _resume}[
             arguments.command](arguments)
     except WorkbenchError as error:
         print(f"workbench {arguments.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print(f"workbench {arguments.command}: interrupted; no half-written run was left behind.", file=sys.stderr)
+        print(f"workbench {arguments.command}: interrupted. Nothing was added to the runs; a run that had "
+              "finished an epoch continues with `workbench resume NAME`.", file=sys.stderr)
         return 130
 
 
@@ -417,10 +431,23 @@ def _timestamp() -> str:
     return datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
+def _resume(arguments: argparse.Namespace) -> int:
+    from workbench.callbacks import EpochProgressBar
+    from workbench.training import resume_run
+
+    run = resume_run(arguments.name, arguments.runs_dir, callbacks=[EpochProgressBar(f"resume {arguments.name}")])
+    _print_run(run)
+    return 0
+
+
 def _runs(arguments: argparse.Namespace) -> int:
     from workbench.runs import list_runs
 
     runs = list_runs(arguments.runs_dir)
+    from workbench.training import interrupted_runs
+
+    for name in interrupted_runs(arguments.runs_dir):
+        print(f"interrupted: {name} (continue with `workbench resume {name}`)", file=sys.stderr)
     if arguments.json:
         for run in runs:
             print(json.dumps({key: (None if isinstance(value, float) and math.isnan(value) else value)

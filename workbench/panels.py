@@ -2,10 +2,19 @@
 watch their accuracy and loss curves overlaid live; read the results table and the weight-transfer
 report. `workbench.panel()` builds one; the last expression of a cell displays it.
 
+Two collapsible sections extend it. "Fine-tuning techniques" sets the technique fields of
+`RunConfig` (block learning rates, unfreezing, BatchNorm policy, feature cache, augmentation, copy
+depth), enables only those the mode allows, and previews the per-block rates and unfreezing
+stages (`technique_stages`, built on `workbench.schedules`). "Sweep" sets up a freeze-depth or
+label-budget sweep; the Sweep button runs it (`experiments.sweep_freeze_depth` /
+`sweep_label_budget`) in the same worker thread as a single run, redrawing the sweep figure
+(`figures.plot_sweep`: mean ± sd per series) as each run's point comes in.
+
 This is the only module that imports ipywidgets. Widgets are built apart from the logic: the
-helpers at the top (`layer_plan`, `preview_transfer`, `target_class_names`, `format_results_table`)
-take and return plain values, and every handler turns widget values into a `RunConfig` with
-`config_from_mapping` (the schema the CLI and papermill use) and calls `train_run`.
+helpers at the top (`layer_plan`, `preview_transfer`, `target_class_names`, `format_results_table`,
+`technique_stages`, `parse_sweep_values`, `format_sweep_table`) take and return plain values, and
+every handler turns widget values into a `RunConfig` with `config_from_mapping` (the schema the CLI
+and papermill use) and calls `train_run` or a sweep.
 
 Why training runs in a worker thread: a kernel handles widget messages (such as a click on Stop)
 only between cells, or while its main thread is idle. If `fit()` ran inside the Start button's
@@ -47,10 +56,15 @@ from workbench import figures
 from workbench.callbacks import LiveCurves
 from workbench.config import (
     ARCHITECTURES,
+    AUGMENTATIONS,
+    BATCHNORM_POLICIES,
+    BLOCK_LR_KINDS,
+    CACHE_CHOICES,
     DEFAULT_SOURCE_TASK,
     DEFAULT_TARGET_TASK,
     MODE_DESCRIPTIONS,
     MODES,
+    UNFREEZE_KINDS,
     RunConfig,
     config_from_mapping,
 )
@@ -63,9 +77,10 @@ from workbench.data import (
     resolve_classes,
 )
 from workbench.errors import ConfigError, SourceRunError, WorkbenchError
-from workbench.experiments import mode_label
+from workbench.experiments import Sweep, mode_label, resolve_seeds, sweep_freeze_depth, sweep_label_budget
 from workbench.models import HEAD_BLOCK, Block, architecture_of, model_blocks
 from workbench.runs import Run, list_runs, load_run
+from workbench.schedules import block_learning_rates, unfreeze_stages
 from workbench.transfer_modes import format_transfer_report, max_freeze_depth, resolve_freeze_depth
 
 logger = logging.getLogger(__name__)
@@ -83,7 +98,7 @@ KNOWN_CLASS_NAMES: dict[str, tuple[str, ...]] = {
 }
 RESULT_COLUMNS = ("run", "mode", "freeze depth", "budget", "seed", "epochs", "best val acc", "test acc",
                   "seconds", "status")
-STATUS_COLORS = {"finished": "#1A7F37", "stopped": "#9A6700", "diverged": "#CF222E"}
+STATUS_COLORS = {"finished": "#1A7F37", "stopped": "#9A6700", "failed": "#CF222E"}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -97,12 +112,14 @@ class LayerPlan:
 
     `layers` holds, per layer in model order: name, block and its weights as
     (shape, trainable-when-the-layer-trains) pairs; BatchNorm moving statistics are never trainable.
+    `batchnorm_layers` counts the BatchNormalization layers (the BatchNorm policy's preview).
     """
 
     architecture: str
     blocks: tuple[Block, ...]
     layers: tuple[dict[str, Any], ...]
     source_classes: int
+    batchnorm_layers: int = 0
 
 
 def layer_plan(model: Any) -> LayerPlan:
@@ -111,7 +128,9 @@ def layer_plan(model: Any) -> LayerPlan:
     block_of = {name: block.name for block in blocks for name in block.layer_names}
     layers = []
     source_classes = 0
+    batchnorm_layers = 0
     for layer in model.layers:
+        batchnorm_layers += isinstance(layer, keras.layers.BatchNormalization)
         # A frozen layer reports every weight as non-trainable; thaw it briefly to learn which
         # weights train when it trains (BatchNorm's moving statistics never do).
         was_trainable = layer.trainable
@@ -121,7 +140,7 @@ def layer_plan(model: Any) -> LayerPlan:
         layers.append({"layer": layer.name, "block": block_of.get(layer.name, "?"), "weights": weights})
         if layer.name == HEAD_BLOCK and weights:
             source_classes = weights[0][0][-1]
-    return LayerPlan(architecture_of(model), blocks, tuple(layers), source_classes)
+    return LayerPlan(architecture_of(model), blocks, tuple(layers), source_classes, batchnorm_layers)
 
 
 def preview_transfer(plan: LayerPlan, mode: str, freeze_depth: int | None, num_classes: int | None) -> dict[str, Any]:
@@ -303,6 +322,151 @@ def format_error(error: BaseException, context: str = "") -> str:
             f"padding:4px 8px;white-space:pre-wrap'>{prefix}{body}</div>")
 
 
+def technique_stages(config: RunConfig, blocks: Sequence[Block]) -> list[dict[str, Any]]:
+    """What training will do with a config's fine-tuning techniques, stage by stage.
+
+    Mirrors `FineTuningPlan` (the same `unfreeze_stages` and `block_learning_rates` calls), so the
+    panel can show the plan before anything trains.
+
+    Args:
+        config: a transfer config.
+        blocks: the source model's blocks, head last.
+
+    Returns:
+        One dict per stage: first_epoch and last_epoch (1-based, inclusive), freeze_depth,
+        block_lr (the spread used), learning_rates (block name → rate, for the blocks that train).
+
+    Raises:
+        ConfigError: a freeze depth out of range, or rates that cannot be spread (e.g. `lr_low`
+            above the learning rate).
+    """
+    blocks = list(blocks)
+    depth = resolve_freeze_depth(config.mode, config.freeze_depth, blocks)
+    stages = unfreeze_stages(config.unfreeze, config.epochs, depth, max_freeze_depth(blocks), config.unfreeze_every)
+    planned = []
+    for stage in stages:
+        learning_rate = config.learning_rate * stage.lr_scale
+        spread = stage.block_lr or config.block_lr
+        # The two-stage recipe's second stage spreads its own rate (lr / 100 at the bottom), as in
+        # FineTuningPlan.apply; the user's lr_low belongs to their own "geometric" choice only.
+        lr_low = None if stage.block_lr else config.lr_low
+        rates = block_learning_rates(spread, learning_rate, len(blocks), lr_low, config.layer_decay)
+        planned.append({
+            "first_epoch": stage.first_epoch + 1,
+            "last_epoch": stage.end_epoch,
+            "freeze_depth": stage.freeze_depth,
+            "block_lr": spread,
+            "learning_rates": {block.name: rate for block, rate in list(zip(blocks, rates))[stage.freeze_depth:]},
+        })
+    return planned
+
+
+def format_technique_preview(config: RunConfig, blocks: Sequence[Block], batchnorm_layers: int = 0) -> str:
+    """One line of HTML: what each stage trains at which rate, what is copied, cached and augmented.
+
+    Raises:
+        ConfigError: as `technique_stages`.
+    """
+    names = [block.name for block in blocks]
+    parts = []
+    for stage in technique_stages(config, blocks):
+        first, last = stage["first_epoch"], stage["last_epoch"]
+        epochs = f"epoch {first}" if first == last else f"epochs {first}–{last}"
+        rates = stage["learning_rates"]
+        if len(set(rates.values())) == 1:
+            trained = f"{', '.join(rates)} at {next(iter(rates.values())):.1e}"
+        else:
+            trained = ", ".join(f"{name} {rate:.1e}" for name, rate in rates.items())
+        frozen = names[:stage["freeze_depth"]]
+        parts.append(f"{epochs}: {trained}" + (f" ({', '.join(frozen)} frozen)" if frozen else ""))
+    facts = [" → ".join(parts)]
+    if config.mode == "parameter" and config.copy_depth is not None:
+        copied, fresh = names[:config.copy_depth], names[config.copy_depth:]
+        facts.append(f"copies {', '.join(copied) or 'no block'}; {', '.join(fresh)} start fresh")
+    frozen_somewhere = config.mode == "feature" or (config.mode == "parameter" and (
+        (config.freeze_depth or 0) > 0 or config.unfreeze != "none"))
+    if frozen_somewhere:
+        note = "" if batchnorm_layers else " (this model has no BatchNorm layers)"
+        if config.uses_feature_cache() and config.batchnorm == "train" and batchnorm_layers:
+            # The cache is computed once, in inference mode: frozen BatchNorm cannot adapt to the target.
+            note = " (no effect on cached features: turn the cache off to train BatchNorm)"
+        facts.append(f"BatchNorm in frozen blocks: {config.batchnorm}{note}")
+    if config.mode == "feature":
+        if config.uses_feature_cache():
+            facts.append("the head trains on cached features")
+        else:
+            facts.append("no feature cache (" + ("augmentation changes the inputs every epoch)"
+                                                   if config.augment != "none" else "turned off)"))
+    facts.append(f"augmentation: {config.augment.replace(',', ', ')}")
+    return (f"<div class='workbench-technique-preview' style='color:#24292F'><b>Plan:</b> "
+            f"{html.escape(' · '.join(facts))}</div>")
+
+
+def parse_sweep_values(text: str, name: str, allow_all: bool) -> list[int | None] | None:
+    """Parse a comma list typed into a sweep box: "0,2,4" → [0, 2, 4].
+
+    Args:
+        text: the typed list.
+        name: what the numbers are ("depths", "budgets"), for the error message.
+        allow_all: whether "all" may appear in the list (as None: every training example).
+
+    Returns:
+        The numbers in the order typed; None for an empty box (the caller's default).
+
+    Raises:
+        ConfigError: a token that is neither a non-negative whole number nor an allowed "all",
+            or a repeated value.
+    """
+    tokens = [token.strip().lower() for token in str(text).replace(";", ",").split(",") if token.strip()]
+    if not tokens:
+        return None
+    values: list[int | None] = []
+    for token in tokens:
+        if token == "all" and allow_all:
+            values.append(None)
+        elif token.isdigit():
+            values.append(int(token))
+        else:
+            example = "1,5,25,all" if allow_all else "0,2,4"
+            raise ConfigError(
+                f"{name}={text!r}: {token!r} is not a whole number{' or all' if allow_all else ''}. "
+                f"Type the {name} separated by commas, for example {example}."
+            )
+    if len(set(values)) != len(values):
+        raise ConfigError(f"{name}={text!r} repeats a value. Type each of the {name} once.")
+    return values
+
+
+def count_sweep_runs(kind: str, values: Sequence[int | None], seeds: Sequence[int], modes: Sequence[str] = (),
+                     include_fine_tuned: bool = True) -> int:
+    """How many runs a sweep trains (the structure baseline of a depth sweep runs once per seed)."""
+    if kind == "freeze_depth":
+        return len(seeds) * (1 + len(values) * (2 if include_fine_tuned else 1))
+    return len(seeds) * len(values) * len(modes)
+
+
+def format_sweep_table(points: Sequence[Mapping[str, Any]], x_title: str, description: str = "",
+                       stopped: bool = False) -> str:
+    """An HTML table of sweep points: series, setting, test accuracy mean ± sd, n and per-seed values."""
+    if not points:
+        return "<p style='color:#6C6C6C'>No sweep run finished.</p>"
+    columns = ("series", x_title, "test accuracy (mean ± sd)", "n", "per seed")
+    head = "".join(f"<th style='padding:2px 8px;text-align:left'>{html.escape(column)}</th>" for column in columns)
+    body = []
+    for point in points:
+        per_seed = ", ".join(f"s{seed}: {_format_number(value)}" for seed, value in zip(point.get("seeds", []),
+                                                                                       point.get("values", [])))
+        x = point["x"]
+        cells = (point["series"], f"{x:g}" if isinstance(x, (int, float)) else str(x),
+                 f"{_format_number(point['mean'])} ± {_format_number(point['sd'])}", str(point["n"]), per_seed)
+        body.append("<tr class='workbench-sweep-point'>" + "".join(
+            f"<td style='padding:2px 8px'>{html.escape(str(cell))}</td>" for cell in cells) + "</tr>")
+    caption = f"<div style='color:#6C6C6C'>{html.escape(description)}</div>" if description else ""
+    note = "<div style='color:#9A6700'>Stopped early: not every planned run ran.</div>" if stopped else ""
+    return (f"{caption}<table class='workbench-sweep-table' style='border-collapse:collapse;font-size:13px'>"
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}")
+
+
 def make_curve_figure(title: str = "Accuracy and loss per epoch (dashed = train, solid = validation)") -> go.FigureWidget:
     """An empty accuracy | loss FigureWidget that `LiveCurves` draws runs into."""
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Accuracy", "Loss"), horizontal_spacing=0.08)
@@ -325,6 +489,51 @@ def _replace_figure(widget: go.FigureWidget, figure: go.Figure) -> None:
         widget.plotly_relayout(stale)
     widget.add_traces(figure.data)
     widget.layout = figure.layout
+
+
+SWEEP_KINDS = {"freeze_depth": "freeze depth", "per_class": "labels per class"}
+SWEEP_NAMES = {"freeze_depth": "freeze-depth sweep", "per_class": "label-budget sweep"}
+
+
+@dataclass(frozen=True)
+class SweepRequest:
+    """A checked sweep, ready to run: what `TransferPanel.sweep_request` reads from the widgets.
+
+    `kind` is the swept key of the sweep's points: "freeze_depth" or "per_class". `values` are the
+    depths or budgets (None: every example), `modes` the label-budget sweep's modes.
+    """
+
+    kind: str
+    base_config: RunConfig
+    values: tuple[int | None, ...]
+    seeds: tuple[int, ...]
+    modes: tuple[str, ...] = ()
+    include_fine_tuned: bool = True
+
+    @property
+    def x_title(self) -> str:
+        """The x axis title of the sweep figure."""
+        return SWEEP_KINDS[self.kind]
+
+    @property
+    def log_x(self) -> bool:
+        """Label budgets span orders of magnitude: a log axis; depths: a linear one."""
+        return self.kind == "per_class"
+
+    @property
+    def planned_runs(self) -> int:
+        """How many runs the sweep trains if nobody stops it."""
+        return count_sweep_runs(self.kind, self.values, self.seeds, self.modes, self.include_fine_tuned)
+
+
+@dataclass
+class _SweepJob:
+    """The state of the sweep running in the worker thread: runs started and done, the sweep so far."""
+
+    request: SweepRequest
+    started: int = 0
+    done: int = 0
+    sweep: Sweep | None = None
 
 
 class _StatusUpdates(keras.callbacks.Callback):
@@ -412,6 +621,8 @@ class TransferPanel:
         self.session_runs: list[Run] = []
         self.errors: list[BaseException] = []
         self.last_run: Run | None = None
+        self.last_sweep: Sweep | None = None
+        self._sweeping = False
         self._plan: LayerPlan | None = None
         self._plans: dict[str, LayerPlan] = {}
         self._parameter_depth = int(freeze_depth or 0)
@@ -483,9 +694,13 @@ class TransferPanel:
         self.freeze_slider = widgets.IntSlider(value=0, min=0, max=1, description="Freeze depth", style=style,
                                                continuous_update=True, layout=wide)
         self.freeze_info = widgets.HTML()
+        self._build_technique_widgets(style)
+        self._build_sweep_widgets(style)
 
         self.start_button = widgets.Button(description="Start", icon="play", button_style="success",
                                            tooltip="Train a transfer run with these settings")
+        self.sweep_button = widgets.Button(description="Sweep", icon="line-chart", button_style="info",
+                                           tooltip="Run the sweep set up under 'Sweep' and plot its curve live")
         self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger", disabled=True,
                                           tooltip="Stop after the current batch; the run is kept, marked stopped")
         self.clear_button = widgets.Button(description="Clear chart", icon="eraser",
@@ -520,10 +735,16 @@ class TransferPanel:
             self.mode_info,
             self.freeze_slider,
             self.freeze_info,
-            widgets.HBox([self.start_button, self.stop_button, self.clear_button]),
+            self.techniques_section,
+            self.sweep_section,
+            widgets.HBox([self.start_button, self.sweep_button, self.stop_button, self.clear_button]),
             self.status,
             self.message,
             widgets.Box([self.curves], layout=widgets.Layout(display="block")).add_class("workbench-curves"),
+            header("Sweep"),
+            widgets.HBox([self.sweep_progress, self.sweep_info]),
+            widgets.Box([self.sweep_figure], layout=widgets.Layout(display="block")).add_class("workbench-sweep-figure"),
+            self.sweep_table,
             header("Runs in this session"),
             self.results,
             header("Weight-transfer report"),
@@ -537,10 +758,94 @@ class TransferPanel:
                               (self.epochs, "epochs"), (self.learning_rate, "learning-rate"), (self.seed, "seed"),
                               (self.mode_buttons, "mode"), (self.freeze_slider, "freeze-slider"),
                               (self.start_button, "start"), (self.stop_button, "stop"), (self.message, "message"),
-                              (self.pretrain_button, "pretrain"), (self.results, "results-table")):
+                              (self.pretrain_button, "pretrain"), (self.results, "results-table"),
+                              (self.sweep_button, "sweep"), (self.technique_info, "techniques"),
+                              (self.sweep_info, "sweep-info"), (self.sweep_table, "sweep-table")):
             control.add_class(f"workbench-{name}")
         self.status.add_class("workbench-status")
         self.freeze_info.add_class("workbench-freeze")
+
+    def _build_technique_widgets(self, style: dict[str, str]) -> None:
+        """The "Fine-tuning techniques" section: one widget per technique field of `RunConfig`."""
+        short = widgets.Layout(width="15em")
+        self.block_lr_buttons = widgets.ToggleButtons(
+            options=list(BLOCK_LR_KINDS), value="uniform", description="Block LRs", style=style,
+            tooltips=["every block at the learning rate",
+                      "geometric spread from the lowest LR (first block) to the learning rate (head): fastai's slice",
+                      "layer-wise decay: each block below the head gets 'decay' times the rate above: timm's layer_decay"])
+        self.lr_low = widgets.FloatText(value=0.0, description="Lowest LR", layout=short, style=style,
+                                        tooltip="the first block's rate for 'geometric'; 0 = learning rate / 100")
+        self.layer_decay = widgets.FloatText(value=0.75, description="Layer decay", layout=short, style=style,
+                                             tooltip="factor per block below the head for 'decay', in (0, 1]")
+        self.unfreeze_buttons = widgets.ToggleButtons(
+            options=list(UNFREEZE_KINDS), value="none", description="Unfreeze", style=style,
+            tooltips=["train at the freeze depth from the first epoch",
+                      "start head-only, unfreeze one block top-down every N epochs down to the freeze depth (ULMFiT)",
+                      "fastai's fine_tune: one head-only epoch, then down to the freeze depth at half the rate, "
+                      "spread geometrically"])
+        self.unfreeze_every = widgets.IntText(value=1, description="every N epochs", layout=short, style=style)
+        self.batchnorm_buttons = widgets.ToggleButtons(
+            options=list(BATCHNORM_POLICIES), value="frozen", description="BatchNorm", style=style,
+            tooltips=["BatchNorm in frozen blocks runs in inference mode, statistics fixed",
+                      "BatchNorm in frozen blocks keeps training (fastai's train_bn)"])
+        self.cache_buttons = widgets.ToggleButtons(
+            options=list(CACHE_CHOICES), value="auto", description="Feature cache", style=style,
+            tooltips=["cache the frozen extractor's outputs whenever there is no augmentation",
+                      "always cache (needs no augmentation)", "never cache"])
+        self.augment_checks = {name: widgets.Checkbox(value=False, description=name, indent=False,
+                                                      layout=widgets.Layout(width="7em"))
+                               for name in AUGMENTATIONS}
+        self.copy_depth = widgets.Dropdown(options=[("all blocks", "all")], value="all", description="Copy blocks",
+                                           style=style, layout=widgets.Layout(width="26em"))
+        self.technique_info = widgets.HTML()
+        self.techniques_section = widgets.Accordion(children=[widgets.VBox([
+            widgets.HBox([self.block_lr_buttons]),
+            widgets.HBox([self.lr_low, self.layer_decay]),
+            widgets.HBox([self.unfreeze_buttons, self.unfreeze_every]),
+            self.copy_depth,
+            self.batchnorm_buttons,
+            self.cache_buttons,
+            widgets.HBox([widgets.Label("Augmentation", layout=widgets.Layout(width="9em")),
+                          *self.augment_checks.values()]),
+        ])])
+        self.techniques_section.set_title(0, "Fine-tuning techniques")
+        self.techniques_section.add_class("workbench-techniques-section")
+
+    def _build_sweep_widgets(self, style: dict[str, str]) -> None:
+        """The "Sweep" settings, the sweep's progress, its live figure and its table of points."""
+        short = widgets.Layout(width="15em")
+        self.sweep_kind = widgets.ToggleButtons(options=[("freeze depth", "freeze_depth"), ("label budget", "per_class")],
+                                                value="freeze_depth", description="Sweep over", style=style)
+        self.sweep_depths = widgets.Text(value="", placeholder="all depths", description="Depths", style=style,
+                                         layout=widgets.Layout(width="24em"), continuous_update=False,
+                                         tooltip="blocks copied (and frozen for AnB), e.g. 0,2,4; empty = every depth")
+        self.sweep_fine_tuned = widgets.Checkbox(value=True, description="also fine-tune every block (AnB+)", indent=False)
+        self.sweep_budgets = widgets.Text(value="1,5,25", description="Budgets", style=style,
+                                          layout=widgets.Layout(width="24em"), continuous_update=False,
+                                          tooltip="labels per class, e.g. 1,5,25,all")
+        self.sweep_mode_checks = {mode: widgets.Checkbox(value=True, description=mode, indent=False,
+                                                         layout=widgets.Layout(width="8em"))
+                                  for mode in ("structure", "feature", "parameter")}
+        self.sweep_seeds = widgets.IntText(value=3, description="Seeds", layout=short, style=style,
+                                           tooltip="seeds 0..n-1; every point is a mean ± sd over them")
+        self.sweep_plan_info = widgets.HTML()
+        self.sweep_section = widgets.Accordion(children=[widgets.VBox([
+            self.sweep_kind,
+            widgets.HBox([self.sweep_depths, self.sweep_fine_tuned]),
+            widgets.HBox([self.sweep_budgets, widgets.Label("modes"), *self.sweep_mode_checks.values()]),
+            self.sweep_seeds,
+            widgets.HTML("<span style='color:#6C6C6C'>The other settings above (task, budget, epochs, learning rate, "
+                         "techniques as for parameter transfer) apply to every run; press Sweep below.</span>"),
+            self.sweep_plan_info,
+        ])])
+        self.sweep_section.set_title(0, "Sweep: freeze depth or label budget")
+        self.sweep_progress = widgets.IntProgress(value=0, min=0, max=1, description="Sweep", style=style,
+                                                  layout=widgets.Layout(width="30em"))
+        self.sweep_info = widgets.HTML("<span style='color:#6C6C6C'>No sweep yet.</span>")
+        self.sweep_figure = go.FigureWidget(figures.empty_figure("No sweep yet: set one up under 'Sweep' and press Sweep",
+                                                                 title="Sweep"))
+        self.sweep_figure.update_layout(height=380)
+        self.sweep_table = widgets.HTML()
 
     def _connect(self) -> None:
         self.start_button.on_click(self._handler(lambda _: self.start()))
@@ -555,6 +860,14 @@ class TransferPanel:
         self.freeze_slider.observe(self._handler(lambda _: self._show_freeze()), names="value")
         self.report_dropdown.observe(
             self._handler(lambda _: None if self._updating_reports else self._show_report()), names="value")
+        self.sweep_button.on_click(self._handler(lambda _: self.sweep()))
+        for control in (self.block_lr_buttons, self.lr_low, self.layer_decay, self.unfreeze_buttons,
+                        self.unfreeze_every, self.batchnorm_buttons, self.cache_buttons, self.copy_depth,
+                        *self.augment_checks.values(), self.epochs, self.learning_rate):
+            control.observe(self._handler(lambda _: self._show_techniques()), names="value")
+        for control in (self.sweep_kind, self.sweep_depths, self.sweep_fine_tuned, self.sweep_budgets,
+                        *self.sweep_mode_checks.values(), self.sweep_seeds, self.epochs):
+            control.observe(self._handler(lambda _: self._show_sweep_plan()), names="value")
 
     def _handler(self, function: Callable[[Any], None]) -> Callable[[Any], None]:
         """Wrap a widget handler so that its exceptions appear in the panel instead of a log."""
@@ -588,6 +901,35 @@ class TransferPanel:
             "seed": self.seed.value,
             "batch_size": self.batch_size.value,
             "runs_dir": str(self.runs_dir),
+            **self.technique_values(mode),
+        }
+
+    def technique_values(self, mode: str | None = None) -> dict[str, Any]:
+        """The fine-tuning technique settings as `RunConfig` fields, as they apply to `mode`.
+
+        A setting is passed only where its widget is enabled for that mode (the rest are None,
+        which `config_from_mapping` reads as the default), the same rule `RunConfig` validates:
+        copy depth, block learning rates and unfreezing belong to parameter transfer, feature
+        caching to feature transfer, the BatchNorm policy to modes that freeze blocks.
+
+        Args:
+            mode: the transfer mode. Defaults to the mode picked in the panel.
+        """
+        mode = mode or self.mode_buttons.value
+        parameter = mode == "parameter"
+        block_lr = self.block_lr_buttons.value if parameter else None
+        unfreeze = self.unfreeze_buttons.value if parameter else None
+        augment = ",".join(name for name, check in self.augment_checks.items() if check.value) or "none"
+        return {
+            "copy_depth": self.copy_depth.value if parameter and self.copy_depth.value != "all" else None,
+            "block_lr": block_lr,
+            "lr_low": (self.lr_low.value or None) if block_lr == "geometric" else None,
+            "layer_decay": self.layer_decay.value if block_lr == "decay" else None,
+            "unfreeze": unfreeze,
+            "unfreeze_every": self.unfreeze_every.value if unfreeze == "gradual" else None,
+            "batchnorm": self.batchnorm_buttons.value if mode != "structure" else None,
+            "cache_features": self.cache_buttons.value if mode == "feature" else None,
+            "augment": augment,
         }
 
     def transfer_config(self) -> RunConfig:
@@ -596,13 +938,91 @@ class TransferPanel:
         Raises:
             WorkbenchError: no source picked, or a bad value (named, with the fix).
         """
+        self._require_source()
+        return config_from_mapping(self.transfer_values(), kind="transfer")
+
+    def sweep_request(self) -> SweepRequest:
+        """The sweep set up under "Sweep", checked before any run starts.
+
+        Every run of the sweep takes the panel's settings (task, budget, epochs, learning rate,
+        batch size, and the techniques as they apply to parameter transfer); the sweep sets the
+        mode, seed, copy and freeze depth (depth sweep) or budget (label-budget sweep) per run.
+
+        Raises:
+            WorkbenchError: no source, a bad list or seed count, or settings that one of the
+                sweep's modes cannot take (e.g. per-block rates for the structure baseline).
+        """
+        self._require_source()
+        kind, swept, seeds, modes = self._sweep_settings()
+        depth = self._parameter_depth
+        if self._plan is not None:
+            depth = min(depth, max_freeze_depth(list(self._plan.blocks)))  # as the slider shows it
+        values = {**self.transfer_values(), **self.technique_values("parameter"), "mode": "parameter",
+                  "freeze_depth": depth}
+        if kind == "freeze_depth":
+            values.update(copy_depth=None, freeze_depth=None)  # the sweep sets both per run
+        base = config_from_mapping(values, kind="transfer")
+        request = SweepRequest(kind, base, swept, seeds, modes, self.sweep_fine_tuned.value)
+        self._check_sweep_modes(request)
+        return request
+
+    def _sweep_settings(self) -> tuple[str, tuple[int | None, ...], tuple[int, ...], tuple[str, ...]]:
+        """The sweep section's kind, depths or budgets, seeds and modes, each checked.
+
+        Raises:
+            WorkbenchError: a bad list, seed count or depth, or no mode ticked.
+        """
+        kind = self.sweep_kind.value
+        seeds = tuple(resolve_seeds(self.sweep_seeds.value))
+        if kind == "freeze_depth":
+            if self._plan is None:
+                raise SourceRunError("The source run's blocks are unknown (pick a source run whose model can be "
+                                     "read), so there are no depths to sweep.")
+            deepest = max_freeze_depth(list(self._plan.blocks))
+            depths = parse_sweep_values(self.sweep_depths.value, "depths", allow_all=False)
+            depths = list(range(deepest + 1)) if depths is None else depths
+            outside = [depth for depth in depths if depth > deepest]
+            if outside:
+                raise ConfigError(
+                    f"depths={self.sweep_depths.value!r}: {', '.join(map(str, outside))} is deeper than this source "
+                    f"model allows (0..{deepest}: blocks {', '.join(block.name for block in self._plan.blocks)}). "
+                    f"Type depths between 0 and {deepest}, or leave the box empty for every depth.")
+            return kind, tuple(depths), seeds, ("structure", "parameter")
+        budgets = parse_sweep_values(self.sweep_budgets.value, "budgets", allow_all=True)
+        if budgets is None:
+            raise ConfigError("budgets='' is empty. Type labels per class separated by commas, e.g. 1,5,25,all.")
+        if 0 in budgets:
+            raise ConfigError(f"budgets={self.sweep_budgets.value!r} holds 0. Budgets are labels per class: "
+                              "type 1 or more, or all.")
+        modes = tuple(mode for mode, check in self.sweep_mode_checks.items() if check.value)
+        if not modes:
+            raise ConfigError("No mode is ticked for the label-budget sweep. Tick structure, feature and/or parameter.")
+        return kind, tuple(budgets), seeds, modes
+
+    def _check_sweep_modes(self, request: SweepRequest) -> None:
+        """Build one config per mode the sweep runs, as the sweep will, so a misfit fails now, not mid-sweep."""
+        base = request.base_config
+        name = SWEEP_NAMES[request.kind]
+        for mode in request.modes:
+            try:
+                config = base.replace(mode=mode, freeze_depth=base.freeze_depth if mode == "parameter" else None)
+                if mode == "parameter" and self._plan is not None:
+                    technique_stages(config, self._plan.blocks)
+            except ConfigError as error:
+                raise ConfigError(
+                    f"The {name} also trains {mode} transfer runs, and with these settings: {error} "
+                    "In the panel: set the techniques that belong to parameter transfer only (block LRs, "
+                    "unfreeze, copy blocks) back to uniform, none and all blocks for this sweep, or untick "
+                    f"{mode} (label-budget sweep)."
+                ) from None
+
+    def _require_source(self) -> None:
         if not self.source_dropdown.value:
             raise SourceRunError(
                 f"No source run is selected, and {str(self.runs_dir)!r} holds no run with a model. "
                 "Pretrain one under 'Pretrain a new source model' (or press the refresh button after "
                 "`workbench pretrain --name source`)."
             )
-        return config_from_mapping(self.transfer_values(), kind="transfer")
 
     def pretrain_values(self) -> dict[str, Any]:
         """The pretraining settings as `RunConfig` fields."""
@@ -639,6 +1059,8 @@ class TransferPanel:
         self._refuse_if_running()
         config = self.transfer_config()
         target_class_names(config.task)
+        if self._plan is not None:
+            technique_stages(config, self._plan.blocks)  # e.g. lr_low above the learning rate: refused now
         source = load_run(config.source, self.runs_dir)
         if not source.model_path.is_file():
             raise SourceRunError(f"Source run {str(source.path)!r} holds no model.keras. Pick another source run.")
@@ -648,6 +1070,26 @@ class TransferPanel:
         live = LiveCurves(self.curves, label=label, color=self._next_color(config.mode),
                           every_n_batches=self.live_every_batches)
         self._launch(config, [live], label, self._transfer_done)
+
+    def sweep(self) -> None:
+        """Run the sweep set up under "Sweep" in the worker thread (Sweep button).
+
+        Each finished run joins the results table, and the sweep figure is redrawn from the
+        sweep's points (mean ± sd over seeds, one line per series) as they come in. Stop stops
+        the current run after its batch and starts no further run.
+
+        Raises:
+            WorkbenchError: a bad setting, a missing source or a run already in progress; nothing
+                starts and the panel stays usable.
+        """
+        self._refuse_if_running()
+        request = self.sweep_request()
+        target_class_names(request.base_config.task)
+        job = _SweepJob(request)
+        self.sweep_table.value = ""
+        self._show_sweep_progress(job)
+        self._start_job(lambda stop_event: self._run_sweep(job, stop_event),
+                        f"{SWEEP_NAMES[request.kind]} ({request.planned_runs} runs)", sweeping=True)
 
     def pretrain(self) -> None:
         """Pretrain a new source model in a worker thread (Pretrain button); it becomes the source."""
@@ -667,7 +1109,8 @@ class TransferPanel:
         self._stop_event.set()
         self.stop_button.disabled = True
         if self.running:
-            self.status.value = "Stopping after the current batch…"
+            self.status.value = ("Stopping the sweep after the current batch; no further run starts…"
+                                 if self._sweeping else "Stopping after the current batch…")
 
     def clear_chart(self) -> None:
         """Remove every curve from the live chart (the runs stay in the table and on disk)."""
@@ -731,7 +1174,9 @@ class TransferPanel:
             self.source_info.value = (f"<span style='color:#6C6C6C'>{html.escape(self._plan.architecture)}, "
                                       f"{len(self._plan.blocks)} blocks: {html.escape(blocks)}</span>")
             self.freeze_slider.max = max_freeze_depth(list(self._plan.blocks))
+        self._update_copy_options()
         self._show_mode()
+        self._show_sweep_plan()
 
     def _show_task_classes(self) -> None:
         self._show_freeze()  # the head's size follows the number of target classes
@@ -752,6 +1197,7 @@ class TransferPanel:
         if self._plan is None:
             self.freeze_slider.disabled = True
             self.freeze_info.value = "<span style='color:#6C6C6C'>Pick or pretrain a source run to see its blocks.</span>"
+            self._show_techniques()
             return
         deepest = max_freeze_depth(list(self._plan.blocks))
         if mode == "parameter":
@@ -776,6 +1222,77 @@ class TransferPanel:
         report = preview_transfer(self._plan, mode, self.freeze_slider.value if mode == "parameter" else None,
                                   len(names) if names else None)
         self.freeze_info.value = format_freeze_preview(report)
+        self._show_techniques()
+
+    def _update_copy_options(self) -> None:
+        """Offer "all blocks" and every copy depth of the selected source, keeping the user's choice."""
+        names = [block.name for block in self._plan.blocks] if self._plan is not None else []
+        options = [("all blocks", "all"), ("0: none (every block starts fresh)", 0)]
+        options += [(f"{depth}: {', '.join(names[:depth])}", depth) for depth in range(1, len(names))]
+        current = self.copy_depth.value
+        self.copy_depth.options = options
+        self.copy_depth.value = current if current in [value for _, value in options] else "all"
+
+    def _show_techniques(self) -> None:
+        """Enable the technique widgets that the mode allows and preview what training will do."""
+        mode = self.mode_buttons.value
+        parameter = mode == "parameter"
+        self.block_lr_buttons.disabled = self.unfreeze_buttons.disabled = self.copy_depth.disabled = not parameter
+        self.lr_low.disabled = not (parameter and self.block_lr_buttons.value == "geometric")
+        self.layer_decay.disabled = not (parameter and self.block_lr_buttons.value == "decay")
+        self.unfreeze_every.disabled = not (parameter and self.unfreeze_buttons.value == "gradual")
+        self.batchnorm_buttons.disabled = mode == "structure"  # nothing is frozen
+        self.cache_buttons.disabled = mode != "feature"  # only feature transfer has a frozen extractor to cache
+        if self._plan is None:
+            self.technique_info.value = ("<span style='color:#6C6C6C'>Pick a source run to preview the per-block "
+                                         "learning rates and the unfreezing stages.</span>")
+            return
+        try:
+            values = self.transfer_values()
+            values["source"] = values["source"] or "preview"
+            config = config_from_mapping(values, kind="transfer")
+            self.technique_info.value = format_technique_preview(config, self._plan.blocks, self._plan.batchnorm_layers)
+        except WorkbenchError as error:
+            self.technique_info.value = (f"<span class='workbench-technique-error' style='color:#CF222E'>"
+                                         f"{html.escape(str(error))}</span>")
+
+    def _show_sweep_plan(self) -> None:
+        """Enable the settings of the chosen sweep and say how many runs it will train."""
+        depth_sweep = self.sweep_kind.value == "freeze_depth"
+        self.sweep_depths.disabled = self.sweep_fine_tuned.disabled = not depth_sweep
+        self.sweep_budgets.disabled = depth_sweep
+        for check in self.sweep_mode_checks.values():
+            check.disabled = depth_sweep
+        if depth_sweep and self._plan is None:
+            self.sweep_plan_info.value = ""  # the source section already says what is missing
+            return
+        try:
+            kind, swept, seeds, modes = self._sweep_settings()
+        except WorkbenchError as error:
+            self.sweep_plan_info.value = (f"<span class='workbench-sweep-plan-error' style='color:#CF222E'>"
+                                          f"{html.escape(str(error))}</span>")
+            return
+        runs = count_sweep_runs(kind, swept, seeds, modes, self.sweep_fine_tuned.value)
+        shown = ", ".join("all" if value is None else str(value) for value in swept)
+        shown = f"{'depths' if depth_sweep else 'budgets'} {shown}" + ("" if depth_sweep else f" · {', '.join(modes)}")
+        self.sweep_plan_info.value = (f"<span class='workbench-sweep-plan'>{html.escape(shown)} × {len(seeds)} "
+                                      f"seed(s): <b>{runs}</b> runs of {self.epochs.value} epoch(s).</span>")
+
+    def _show_sweep_progress(self, job: _SweepJob, final: bool = False) -> None:
+        """Redraw the sweep figure from the points so far, and the "k of N runs" progress."""
+        request = job.request
+        planned = request.planned_runs
+        points = job.sweep.points() if job.sweep is not None else []
+        stopped = final and self._stop_event.is_set()
+        suffix = " (stopped)" if stopped else ""
+        title = (f"{SWEEP_NAMES[request.kind].capitalize()} on {request.base_config.task}: "
+                 f"{job.done} of {planned} runs{suffix}")
+        figure = figures.plot_sweep(points, request.kind, request.x_title, log_x=request.log_x, title=title)
+        figure.update_layout(height=380)
+        _replace_figure(self.sweep_figure, figure)
+        self.sweep_progress.max = max(planned, 1)
+        self.sweep_progress.value = job.done
+        self.sweep_info.value = f"<span class='workbench-sweep-progress'>{job.done} of {planned} runs done{suffix}</span>"
 
     def _show_error(self, error: BaseException, context: str = "") -> None:
         self.errors.append(error)
@@ -801,40 +1318,98 @@ class TransferPanel:
 
     def _launch(self, config: RunConfig, callbacks: list[Any], description: str,
                 on_done: Callable[[Run], None]) -> None:
+        """Train one run in the worker thread, then hand it to `on_done` (in that thread)."""
+        progress = _StatusUpdates(self._set_status, description)
+
+        def train(stop_event: threading.Event) -> None:
+            from workbench.training import train_run
+
+            run = train_run(config, callbacks=[*callbacks, progress, *self.extra_callbacks], stop_event=stop_event)
+            self._record_run(run)
+            on_done(run)
+
+        self._start_job(train, description)
+
+    def _start_job(self, job: Callable[[threading.Event], None], description: str, sweeping: bool = False) -> None:
+        """Run `job(stop_event)` in the worker thread: one job at a time, its errors shown in the panel."""
         if not self._run_lock.acquire(blocking=False):
             raise WorkbenchError("A run is already training: wait for it to finish, or press Stop first.")
         try:
             self._stop_event = threading.Event()
+            self._sweeping = sweeping
             self.message.value = ""
             self._set_running(True)
             self.status.value = f"Starting {html.escape(description)}…"
-            progress = _StatusUpdates(self._set_status, description)
-            self._thread = threading.Thread(
-                target=self._work,
-                args=(config, [*callbacks, progress, *self.extra_callbacks], self._stop_event, description, on_done),
-                name="workbench-training", daemon=True,
-            )
+            self._thread = threading.Thread(target=self._work, args=(job, self._stop_event, description),
+                                            name="workbench-training", daemon=True)
             self._thread.start()
         except BaseException:
             self._set_running(False)
             self._run_lock.release()
             raise
 
-    def _work(self, config: RunConfig, callbacks: list[Any], stop_event: threading.Event, description: str,
-              on_done: Callable[[Run], None]) -> None:
-        from workbench.training import train_run
-
+    def _work(self, job: Callable[[threading.Event], None], stop_event: threading.Event, description: str) -> None:
         try:
-            run = train_run(config, callbacks=callbacks, stop_event=stop_event)
-            self.last_run = run
-            self.session_runs.append(run)
-            on_done(run)
+            job(stop_event)
         except BaseException as error:  # noqa: BLE001 - shown in the panel; a thread has no caller
             self._show_error(error, context=f"{description} failed")
             self.status.value = "Failed: see the message below."
         finally:
             self._set_running(False)
+            self._sweeping = False
             self._run_lock.release()
+
+    def _record_run(self, run: Run) -> None:
+        self.last_run = run
+        self.session_runs.append(run)
+
+    def _run_sweep(self, job: _SweepJob, stop_event: threading.Event) -> None:
+        """The sweep's body in the worker thread; `experiments` trains the runs, the hooks draw them."""
+        request = job.request
+        try:
+            if request.kind == "freeze_depth":
+                job.sweep = sweep_freeze_depth(
+                    request.base_config, list(request.values), list(request.seeds), request.include_fine_tuned,
+                    run_callbacks=lambda config: self._sweep_callbacks(job, config),
+                    on_run_done=lambda run, sweep: self._sweep_run_done(job, run, sweep), stop_event=stop_event)
+            else:
+                job.sweep = sweep_label_budget(
+                    request.base_config, list(request.values), list(request.seeds), list(request.modes),
+                    run_callbacks=lambda config: self._sweep_callbacks(job, config),
+                    on_run_done=lambda run, sweep: self._sweep_run_done(job, run, sweep), stop_event=stop_event)
+        finally:
+            # Also after a failed run: the points so far stay drawn and listed.
+            self.last_sweep = job.sweep
+            self._show_sweep_progress(job, final=True)
+            if job.sweep is not None:
+                self.sweep_table.value = format_sweep_table(job.sweep.points(), request.x_title, job.sweep.describe(),
+                                                            stopped=stop_event.is_set())
+            else:
+                self.sweep_table.value = format_sweep_table([], request.x_title)
+        planned = request.planned_runs
+        if stop_event.is_set():
+            self.status.value = (f"<span class='workbench-outcome'>Sweep stopped after {job.done} of {planned} runs; "
+                                 "the points so far are drawn and listed below.</span>")
+        else:
+            self.status.value = (f"<span class='workbench-outcome'>Sweep finished: {planned} runs, "
+                                 f"{len(job.sweep.points())} points (mean ± sd over {len(request.seeds)} seed(s)).</span>")
+
+    def _sweep_callbacks(self, job: _SweepJob, config: RunConfig) -> list[Any]:
+        """Callbacks of one sweep run: the status line ("sweep run k of N …") and the panel's extras."""
+        job.started += 1
+        depth = config.freeze_depth if config.mode == "parameter" else None
+        copied = f" · copy {config.copy_depth}" if config.copy_depth is not None else ""
+        description = (f"sweep run {job.started} of {job.request.planned_runs} "
+                       f"({mode_label(config.mode, depth)}{copied} · {self._budget_text(config)} · s{config.seed})")
+        return [_StatusUpdates(self._set_status, description), *self.extra_callbacks]
+
+    def _sweep_run_done(self, job: _SweepJob, run: Run, sweep: Sweep) -> None:
+        """A sweep run finished: it joins the results table and the sweep figure gains its point."""
+        job.done += 1
+        job.sweep = sweep
+        self._record_run(run)
+        self._update_results(select=run.name)
+        self._show_sweep_progress(job)
 
     def _transfer_done(self, run: Run) -> None:
         self._update_results(select=run.name)
@@ -857,7 +1432,7 @@ class TransferPanel:
 
     def _describe_outcome(self, run: Run) -> str:
         done = run.metrics.get("epochs_completed")
-        verb = {"stopped": "Stopped", "diverged": "Diverged"}.get(run.status, "Finished")
+        verb = {"stopped": "Stopped", "failed": "Failed"}.get(run.status, "Finished")
         return (f"<span class='workbench-outcome'>{verb}: {html.escape(run.name)} after {done} epoch(s), "
                 f"test accuracy {_format_number(run.test_accuracy)}.</span>")
 
@@ -866,8 +1441,8 @@ class TransferPanel:
             self.status.value = html.escape(text)
 
     def _set_running(self, running: bool) -> None:
-        for control in (self.start_button, self.pretrain_button, self.source_dropdown, self.refresh_button,
-                        self.clear_button):
+        for control in (self.start_button, self.sweep_button, self.pretrain_button, self.source_dropdown,
+                        self.refresh_button, self.clear_button):
             control.disabled = running
         self.stop_button.disabled = not running
 

@@ -6,6 +6,7 @@ Read `train_run` top to bottom: it is the one training path every front end uses
 from __future__ import annotations
 
 import datetime as _datetime
+import json
 import os
 import platform
 import secrets
@@ -17,13 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 
 from workbench import __version__
 from workbench.callbacks import HistoryRecorder, NanGuard, StopOnEvent
-from workbench.config import RunConfig, save_config
+from workbench.config import RunConfig, config_from_mapping, save_config
 from workbench.data import TaskData, describe_adaptation, make_pipeline, prepare_task
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, SourceRunError
 from workbench.fine_tuning import FineTuningPlan, fit_head_on_cached_features
 from workbench.models import Block, architecture_of, build_model, count_parameters, model_blocks
 from workbench.runs import TEMPORARY_PREFIX, Run, load_run, write_history, write_json
@@ -86,7 +88,8 @@ def train_run(
 
     Every input check (task, classes, budget, source run, freeze depth) happens before the first
     file is written; the run is written under a temporary name and renamed into place at the end,
-    so a failed or interrupted run leaves nothing behind.
+    so a failed run leaves nothing behind. Each finished epoch is checkpointed inside the
+    temporary folder, so a run killed mid-training continues with `resume_run`.
 
     Args:
         config: what to train (see `RunConfig`).
@@ -100,7 +103,6 @@ def train_run(
     Raises:
         WorkbenchError: for any bad input, before anything is written.
     """
-    started = time.perf_counter()
     run_name = config.name or _default_run_name(config)
     final_path = Path(config.runs_dir) / run_name
     if final_path.exists() and not config.overwrite:
@@ -108,44 +110,148 @@ def train_run(
             f"Run {str(final_path)!r} already exists. Pass another --name, or --overwrite to replace it."
         )
     prepared = prepare_run(config.replace(name=run_name))
+    temporary = Path(config.runs_dir) / f"{TEMPORARY_PREFIX}{run_name}-{secrets.token_hex(4)}"
+    return _train(prepared, temporary, final_path, callbacks, stop_event, checkpoint=None)
+
+
+def interrupted_runs(runs_dir: str | Path = "runs") -> dict[str, Path]:
+    """Runs that were killed after at least one epoch: run name → its temporary folder (newest wins)."""
+    found: dict[str, Path] = {}
+    root = Path(runs_dir)
+    if not root.is_dir():
+        return found
+    for folder in sorted(root.glob(f"{TEMPORARY_PREFIX}*"), key=lambda path: path.stat().st_mtime):
+        if (folder / CHECKPOINT_FILE).is_file() and (folder / "config.json").is_file():
+            found[json.loads((folder / "config.json").read_text())["name"]] = folder
+    return found
+
+
+def resume_run(
+    name: str,
+    runs_dir: str | Path = "runs",
+    callbacks: Sequence[Any] = (),
+    stop_event: threading.Event | None = None,
+) -> Run:
+    """Continue a run that was killed mid-training from its last finished epoch.
+
+    The data, model and optimizer are rebuilt from the run's config, then the checkpoint's
+    weights, optimizer state and history are put back, and training goes on to the configured
+    epoch count. The result is one run with one continuous history. (The shuffling order of the
+    resumed epochs differs from an uninterrupted run's: the seeded shuffle restarts.)
+
+    Raises:
+        SourceRunError: when no interrupted run of that name exists.
+    """
+    candidates = interrupted_runs(runs_dir)
+    if name not in candidates:
+        known = ", ".join(candidates) or "none"
+        raise SourceRunError(
+            f"No interrupted run named {name!r} in {str(runs_dir)!r} (interrupted runs there: {known}). A run can "
+            "be resumed once it has finished at least one epoch; otherwise start it again."
+        )
+    temporary = candidates[name]
+    config = config_from_mapping(json.loads((temporary / "config.json").read_text()))
+    with np.load(temporary / CHECKPOINT_FILE, allow_pickle=False) as archive:
+        checkpoint = {key: archive[key] for key in archive.files}
+    prepared = prepare_run(config)
+    return _train(prepared, temporary, Path(config.runs_dir) / name, callbacks, stop_event, checkpoint=checkpoint)
+
+
+CHECKPOINT_FILE = "checkpoint.npz"
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Writes weights, optimizer state, the epoch and the history so far after every finished epoch.
+
+    One `.npz` file, written beside and then renamed over the previous one, so a kill at any
+    moment leaves either the old or the new checkpoint, never half of one.
+    """
+
+    def __init__(self, folder: Path, optimizer: Any, history: HistoryRecorder, nan_guard: NanGuard) -> None:
+        super().__init__()
+        self.folder, self.optimizer, self.history, self.nan_guard = folder, optimizer, history, nan_guard
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.nan_guard.reason or not self.history.rows or self.history.rows[-1]["partial"]:
+            return
+        weights = self.model.get_weights()
+        optimizer_values = [variable.numpy() for variable in self.optimizer.variables]
+        state = {"epoch": epoch + 1, "history": self.history.rows, "weights": len(weights),
+                 "optimizer": len(optimizer_values)}
+        arrays = {f"weight_{index}": value for index, value in enumerate(weights)}
+        arrays.update({f"optimizer_{index}": value for index, value in enumerate(optimizer_values)})
+        partial = self.folder / f".{CHECKPOINT_FILE}.partial"
+        with partial.open("wb") as handle:
+            np.savez(handle, state=np.array(json.dumps(state)), **arrays)
+        os.replace(partial, self.folder / CHECKPOINT_FILE)
+
+
+def _restore_checkpoint(model: Any, optimizer: Any, checkpoint: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
+    state = json.loads(str(checkpoint["state"]))
+    if state["optimizer"] != len(optimizer.variables) or state["weights"] != len(model.weights):
+        raise SourceRunError(
+            "The checkpoint does not match the model rebuilt from the run's config (different variables). "
+            "Start the run again."
+        )
+    model.set_weights([checkpoint[f"weight_{index}"] for index in range(state["weights"])])
+    for index, variable in enumerate(optimizer.variables):
+        variable.assign(checkpoint[f"optimizer_{index}"])
+    return int(state["epoch"]), list(state["history"])
+
+
+def _train(
+    prepared: PreparedRun,
+    temporary: Path,
+    final_path: Path,
+    callbacks: Sequence[Any],
+    stop_event: threading.Event | None,
+    checkpoint: dict[str, Any] | None,
+) -> Run:
+    started = time.perf_counter()
     config, model = prepared.config, prepared.model
     # Trainability changes take effect when the train step is traced, so the plan freezes blocks
     # first and compiles after.
     plan = FineTuningPlan(model, prepared.blocks, config, prepared.freeze_depth)
     plan.compile_model()
+    cached = config.uses_feature_cache()
+    initial_epoch, rows = (0, [])
+    if checkpoint is not None and not cached:
+        initial_epoch, rows = _restore_checkpoint(model, plan.optimizer, checkpoint)
 
-    history = HistoryRecorder()
+    history = HistoryRecorder(initial_rows=rows)
     stopper = StopOnEvent(stop_event or threading.Event())
     nan_guard = NanGuard()
     run_callbacks = [history, stopper, nan_guard, *callbacks]
-    cached = config.uses_feature_cache()
-    temporary = Path(config.runs_dir) / f"{TEMPORARY_PREFIX}{run_name}-{secrets.token_hex(4)}"
     try:
-        temporary.mkdir(parents=True)
+        temporary.mkdir(parents=True, exist_ok=checkpoint is not None)
+        save_config(config, temporary / "config.json")  # first: a killed run can be resumed from it
         fit_started = time.perf_counter()
         if cached:
+            # Training a head on cached features takes seconds: no checkpoints, a resume restarts it.
             fit_head_on_cached_features(model, lambda split, shuffle: prepared.pipeline(split, shuffle),
                                         config.epochs, config.learning_rate, prepared.batch_size, config.seed,
                                         run_callbacks)
         else:
             schedule = plan.callback()
+            saver = EpochCheckpoint(temporary, plan.optimizer, history, nan_guard)
             model.fit(
                 prepared.pipeline("train", shuffle=True, augment=config.augment),
                 validation_data=prepared.pipeline("validation", shuffle=False),
                 epochs=config.epochs,
+                initial_epoch=initial_epoch,
                 shuffle=False,  # the pipeline shuffles, seeded; this only silences Keras' warning
                 verbose=0,
-                callbacks=[*([schedule] if schedule else []), *run_callbacks],
+                callbacks=[*([schedule] if schedule else []), *run_callbacks, saver],
             )
         train_seconds = time.perf_counter() - fit_started
         metrics = evaluate_model(model, prepared.task_data, prepared.input_shape, prepared.batch_size * 4)
         metrics["status"] = "failed" if nan_guard.reason else "stopped" if stopper.stopped else "finished"
         metrics["failure"] = nan_guard.reason
         metrics["epochs_completed"] = sum(1 for row in history.rows if not row["partial"])
+        metrics["resumed_at_epoch"] = initial_epoch or None
         validation_accuracies = [row["val_accuracy"] for row in history.rows if not np.isnan(row["val_accuracy"])]
         metrics["best_val_accuracy"] = max(validation_accuracies) if validation_accuracies else None
 
-        save_config(config, temporary / "config.json")
         write_history(temporary / "history.csv", history.rows)
         write_json(temporary / "metrics.json", metrics)
         model.save(temporary / "model.keras")
@@ -156,7 +262,13 @@ def train_run(
         manifest["fine_tuning"] = {"stages": plan.log, "feature_cache": cached, "augment": config.augment,
                                    "batchnorm": config.batchnorm}
         write_json(temporary / "manifest.json", manifest)
+        (temporary / CHECKPOINT_FILE).unlink(missing_ok=True)
         _move_into_place(temporary, final_path, config.overwrite)
+    except KeyboardInterrupt:
+        # Ctrl-C: keep a checkpointed run resumable; a run without a finished epoch is removed.
+        if not (temporary / CHECKPOINT_FILE).is_file():
+            shutil.rmtree(temporary, ignore_errors=True)
+        raise
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
@@ -231,7 +343,6 @@ def _move_into_place(temporary: Path, final_path: Path, overwrite: bool) -> None
 
 
 def _manifest(prepared: PreparedRun, train_seconds: float, total_seconds: float, status: str) -> dict[str, Any]:
-    import keras
     import tensorflow as tf
 
     config, task_data, model, source = prepared.config, prepared.task_data, prepared.model, prepared.source
