@@ -194,3 +194,16 @@ def test_comparison_reports_paired_differences_and_transfer_metrics(source_run, 
     assert set(metrics) >= {"jumpstart", "asymptotic_gain", "transfer_ratio", "epochs_to_threshold"}
     assert metrics["asymptotic_gain"]["mean"] == pytest.approx(expected)
     assert "95% CI" in comparison.format_table()
+
+
+def test_one_study_config_with_parameter_techniques_drives_every_mode() -> None:
+    from workbench.experiments import config_for_mode
+
+    base = config_from_mapping({"source": "s", "unfreeze": "gradual", "block_lr": "geometric", "freeze_depth": 2,
+                                "copy_depth": 3}, kind="transfer")
+    structure = config_for_mode(base, "structure", seed=1)
+    assert (structure.unfreeze, structure.block_lr, structure.freeze_depth, structure.copy_depth) == (
+        "none", "uniform", None, None)
+    parameter = config_for_mode(base, "parameter", seed=1)
+    assert (parameter.unfreeze, parameter.freeze_depth, parameter.copy_depth) == ("gradual", 2, 3)
+    assert not RunConfig(kind="transfer", source="s", mode="feature", batchnorm="train").uses_feature_cache()

@@ -77,7 +77,8 @@ class RunConfig:
         batchnorm: BatchNorm layers in frozen blocks: "frozen" (inference mode, statistics fixed)
             or "train" (fastai's train_bn: they keep training). Defaults to "frozen".
         cache_features: feature mode: compute the frozen extractor's outputs once and train the
-            head on them: "auto" (whenever there is no augmentation), "on" or "off". Defaults to "auto".
+            head on them: "auto" (whenever there is no augmentation and BatchNorm stays frozen), "on"
+            or "off". Defaults to "auto".
         augment: training-set augmentation, "none" or a comma list of flip, rotate, translate.
             Turns feature caching off. Defaults to "none".
     """
@@ -187,17 +188,18 @@ class RunConfig:
                 f"'parameter'), not to kind={self.kind!r}, mode={self.mode!r}. Use --mode parameter, or "
                 "leave them out."
             )
-        if self.cache_features == "on" and (self.kind != "transfer" or self.mode != "feature" or self.augment != "none"):
+        if self.cache_features == "on" and (self.kind != "transfer" or self.mode != "feature"
+                                            or self.augment != "none" or self.batchnorm != "frozen"):
             raise ConfigError(
-                "cache_features='on' needs feature transfer without augmentation (the frozen extractor's "
-                "outputs must not change between epochs). Use --mode feature --augment none, or "
-                "--cache-features auto."
+                "cache_features='on' needs feature transfer without augmentation and with frozen BatchNorm "
+                "(the frozen extractor's outputs must not change between epochs). Use --mode feature "
+                "--augment none --batchnorm frozen, or --cache-features auto."
             )
 
     def uses_feature_cache(self) -> bool:
         """Whether this run trains its head on cached features (feature mode, no augmentation)."""
         return (self.kind == "transfer" and self.mode == "feature" and self.augment == "none"
-                and self.cache_features != "off")
+                and self.batchnorm == "frozen" and self.cache_features != "off")
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict of every field (tuples become lists)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _datetime
 import math
+import secrets
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -176,16 +177,26 @@ def run_comparison(
             if stop_event is not None and stop_event.is_set():
                 comparison.stopped = True
                 return comparison
-            config = base_config.replace(
-                kind="transfer", mode=mode, seed=seed, name=f"{prefix}-{mode}-s{seed}",
-                freeze_depth=base_config.freeze_depth if mode == "parameter" else None,
-            )
+            config = config_for_mode(base_config, mode, seed=seed, name=f"{prefix}-{mode}-s{seed}")
             extra = list(run_callbacks(config)) if run_callbacks else []
             run = train_run(config, callbacks=extra, stop_event=stop_event)
             comparison.runs.append(run)
             if on_run_done:
                 on_run_done(run)
     return comparison
+
+
+PARAMETER_ONLY_DEFAULTS = {"freeze_depth": None, "copy_depth": None, "block_lr": "uniform", "unfreeze": "none"}
+
+
+def config_for_mode(base_config: RunConfig, mode: str, **changes: Any) -> RunConfig:
+    """The base config for one mode of a study: settings that only parameter transfer accepts
+    (freeze and copy depth, per-block rates, unfreezing) go back to their defaults for the
+    feature and structure runs, so one study config drives every mode."""
+    values: dict[str, Any] = {"kind": "transfer", "mode": mode}
+    if mode != "parameter":
+        values.update(PARAMETER_ONLY_DEFAULTS)
+    return base_config.replace(**{**values, **changes})
 
 
 def run_transfer_metrics(run: Run, baseline: Run, threshold: float | None = None) -> dict[str, float]:
@@ -288,15 +299,15 @@ def sweep_freeze_depth(
     sweep = Sweep("freeze_depth", "freeze depth", base_config, seed_list)
     plan = []
     for seed in seed_list:
-        plan.append(("structure", None, base_config.replace(kind="transfer", mode="structure", seed=seed,
-                                                            freeze_depth=None, name=f"{prefix}-structure-s{seed}")))
+        plan.append(("structure", None, config_for_mode(base_config, "structure", seed=seed,
+                                                        name=f"{prefix}-structure-s{seed}")))
         for depth in depth_list:
-            plan.append((SWEEP_SERIES_FROZEN, depth, base_config.replace(
-                kind="transfer", mode="parameter", seed=seed, copy_depth=depth, freeze_depth=depth,
+            plan.append((SWEEP_SERIES_FROZEN, depth, config_for_mode(
+                base_config, "parameter", seed=seed, copy_depth=depth, freeze_depth=depth,
                 name=f"{prefix}-frozen{depth}-s{seed}")))
             if include_fine_tuned:
-                plan.append((SWEEP_SERIES_FINE_TUNED, depth, base_config.replace(
-                    kind="transfer", mode="parameter", seed=seed, copy_depth=depth, freeze_depth=0,
+                plan.append((SWEEP_SERIES_FINE_TUNED, depth, config_for_mode(
+                    base_config, "parameter", seed=seed, copy_depth=depth, freeze_depth=0,
                     name=f"{prefix}-finetuned{depth}-s{seed}")))
     return _run_plan(sweep, plan, depth_list, run_callbacks, on_run_done, stop_event)
 
@@ -333,10 +344,8 @@ def sweep_label_budget(
     for seed in seed_list:
         for budget in budget_list:
             for mode in modes:
-                plan.append((mode, budget, base_config.replace(
-                    kind="transfer", mode=mode, seed=seed, per_class=budget,
-                    freeze_depth=base_config.freeze_depth if mode == "parameter" else None,
-                    name=f"{prefix}-{mode}-b{budget or 'all'}-s{seed}")))
+                plan.append((mode, budget, config_for_mode(
+                    base_config, mode, seed=seed, per_class=budget, name=f"{prefix}-{mode}-b{budget or 'all'}-s{seed}")))
     return _run_plan(sweep, plan, None, run_callbacks, on_run_done, stop_event)
 
 
@@ -378,4 +387,5 @@ def _check_modes(modes: Sequence[str]) -> None:
 
 
 def _stamp() -> str:
-    return _datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    # Seconds plus a random suffix: two studies started in the same second get different names.
+    return f"{_datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
