@@ -138,3 +138,18 @@ def test_sweeps_and_lr_find_print_tables_and_write_offline_figures(tmp_path: Pat
     assert "suggested learning rate" in lr.stdout and (tmp_path / "runs" / "lr-find.html").is_file()
     bad = run_cli("sweep-budget", "--source", "runs/source", "--budgets", "1,lots", cwd=tmp_path)
     assert bad.returncode == 2 and "'lots'" in bad.stderr
+
+
+def test_rank_scores_cut_points_and_verifies_them_against_fine_tunes(tmp_path: Path, source_run, run_cli) -> None:
+    import re
+    import shutil
+
+    shutil.copytree(source_run.path, tmp_path / "runs" / "source")
+    result = run_cli("rank", "--sources", "runs/source", "--task", "mnist-5k:5-9", "--per-class", "3", "--verify",
+                     "--epochs", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "suggested freeze depth" in result.stdout
+    rows = [line.split() for line in result.stdout.splitlines() if re.match(r"^(logme|probe_accuracy)\s", line)]
+    assert {row[0] for row in rows} == {"logme", "probe_accuracy"}
+    for _, n, tau, rho in rows:
+        assert int(n) == 5 and -1.0 <= float(tau) <= 1.0 and -1.0 <= float(rho) <= 1.0

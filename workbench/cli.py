@@ -27,6 +27,8 @@ examples:
   workbench sweep-depth --source runs/source --task mnist-5k:5-9 --per-class 5 --seeds 3 --epochs 10
   workbench sweep-budget --source runs/source --task mnist-5k:5-9 --budgets 1,5,25,all --seeds 3
   workbench lr-find --source runs/source --task mnist-5k:5-9 --per-class 20
+  workbench rank --sources runs/source --task mnist-5k:5-9 --per-class 5 --verify
+  workbench resume NAME
   workbench runs
   workbench report
 
@@ -74,6 +76,16 @@ examples:
 
 Trains one batch per step at exponentially growing learning rates on exactly the model a run
 with these parameters would train, restores the weights, and suggests a rate.
+""",
+    "rank": """\
+examples:
+  workbench rank --sources runs/source --task mnist-5k:5-9 --per-class 5
+  workbench rank --sources runs/source --task mnist-5k:5-9 --per-class 5 --verify --epochs 3
+  workbench rank --sources runs/digits04,runs/fashion --task mnist-5k:5-9 --verify
+
+One source: LogME, LEEP and a linear probe at every cut point, in seconds, and a suggested freeze
+depth. Several sources: a ranking by LogME at the penultimate layer. --verify then runs the real
+fine-tunes and prints Kendall tau and Spearman rho between each score and the accuracies.
 """,
     "resume": """\
 examples:
@@ -161,6 +173,16 @@ def build_parser() -> argparse.ArgumentParser:
     lr_find.add_argument("--steps", type=int, default=100, help="batches to try (default 100)")
     lr_find.add_argument("--figure", help="HTML file for the loss-vs-LR figure (default lr-find.html in --runs-dir)")
 
+    rank = _subparser(commands, "rank", "transferability scores before training (LogME, LEEP, probes), optionally verified")
+    rank.add_argument("--sources", required=True, help="comma list of source runs (one: score its cut points)")
+    rank.add_argument("--task", default="mnist-5k:5-9", help="target task DATASET[:CLASSES] (default mnist-5k:5-9)")
+    rank.add_argument("--per-class", type=int, help="target labels per class (default: all)")
+    rank.add_argument("--seed", type=int, default=0, help="seed of the label-budget draw (default 0)")
+    rank.add_argument("--runs-dir", default="runs", help="folder of run directories (default runs)")
+    rank.add_argument("--verify", action="store_true", help="also fine-tune for real and report rank correlations")
+    rank.add_argument("--epochs", type=int, default=3, help="--verify: epochs per fine-tune (default 3)")
+    rank.add_argument("--seeds", default="1", help="--verify: a count or a list of seeds (default 1)")
+
     resume = _subparser(commands, "resume", "continue a killed or interrupted run from its last finished epoch")
     resume.add_argument("name", help="the run's name (its --name, or the name it was given)")
     resume.add_argument("--runs-dir", default="runs", help="folder holding run directories (default runs)")
@@ -243,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return {"pretrain": _pretrain, "transfer": _transfer, "compare": _compare, "runs": _runs, "report": _report,
                 "sweep-depth": _sweep_depth, "sweep-budget": _sweep_budget, "lr-find": _lr_find,
-                "resume": _resume}[
+                "resume": _resume, "rank": _rank}[
             arguments.command](arguments)
     except WorkbenchError as error:
         print(f"workbench {arguments.command}: error: {error}", file=sys.stderr)
@@ -429,6 +451,42 @@ def _timestamp() -> str:
     import datetime
 
     return datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def _rank(arguments: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from workbench import diagnostics
+    from workbench.experiments import resolve_seeds
+
+    sources = _text_list(arguments.sources)
+    if not sources:
+        raise WorkbenchError("--sources is empty. Pass one or more source runs, e.g. --sources runs/source.")
+    seeds = resolve_seeds(arguments.seeds)
+    common = {"per_class": arguments.per_class, "seed": arguments.seed, "runs_dir": arguments.runs_dir}
+    progress = tqdm(desc="verify", unit="run", dynamic_ncols=True, disable=not arguments.verify)
+    try:
+        if len(sources) == 1:
+            scores = diagnostics.score_blocks(sources[0], arguments.task, **common)
+            print(diagnostics.format_block_scores(scores))
+            if arguments.verify:
+                verified = diagnostics.verify_by_training(
+                    scores, epochs=arguments.epochs, seeds=seeds, runs_dir=arguments.runs_dir,
+                    on_run_done=lambda run, sweep: progress.update(1))
+        else:
+            ranking = diagnostics.rank_sources(sources, arguments.task, **common)
+            print(diagnostics.format_source_ranking(ranking))
+            if arguments.verify:
+                verified = diagnostics.verify_sources_by_training(
+                    ranking, arguments.task, per_class=arguments.per_class, epochs=arguments.epochs, seeds=seeds,
+                    runs_dir=arguments.runs_dir, on_run_done=lambda run, *rest: progress.update(1))
+    finally:
+        progress.close()
+    if arguments.verify:
+        print()
+        print(f"verification ({verified.get('describe', '')}):")
+        print(diagnostics.format_verification(verified["correlations"]))
+    return 0
 
 
 def _resume(arguments: argparse.Namespace) -> int:
