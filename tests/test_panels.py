@@ -530,3 +530,108 @@ def test_stop_during_a_budget_sweep_ends_it_after_the_current_run(source_runs_di
     assert panel.sweep_figure.layout.xaxis.type == "log"
     assert "Stopped early" in panel.sweep_table.value
     assert not panel.sweep_button.disabled and panel.stop_button.disabled
+
+
+# ------------------------------------------------------------------------------------------------
+# Rank (scores before training) and Diagnose (drift and CKA after it)
+# ------------------------------------------------------------------------------------------------
+
+
+def test_rank_suggests_a_freeze_depth_beside_the_slider_and_use_it_moves_the_slider(source_runs_dir: Path) -> None:
+    panel = make_panel(source_runs_dir, mode="feature")
+    assert panel.apply_rank_button.disabled and "Rank scores every freeze depth" in panel.rank_suggestion.value
+    panel.rank_button.click()
+    assert panel.running and panel.rank_button.disabled and panel.start_button.disabled
+    panel.start_button.click()  # one job at a time: Start waits for Rank
+    assert "Ranking the blocks of source on mnist-5k:5-9 is in progress" in panel.message.value
+    finish(panel)
+    assert run_dirs(source_runs_dir) == []  # Rank trains nothing
+
+    result = panel.last_rank
+    depth = result["suggested_freeze_depth"]
+    assert 0 <= depth <= panel.freeze_slider.max == 4
+    assert [row["freeze_depth"] for row in result["cut_points"]] == [0, 1, 2, 3, 4]  # one per slider position
+    assert (result["task"], result["per_class"], result["seed"]) == ("mnist-5k:5-9", 5, 0)
+    assert f"<b>suggested freeze depth: {depth}</b>" in panel.rank_suggestion.value
+    assert "(deepest freeze depth whose linear-probe accuracy is within" in panel.rank_suggestion.value  # the rule
+    assert f"suggested freeze depth {depth}" in panel.status.value
+    bars, line = panel.rank_figure.data
+    assert list(bars.x) == [f"{row['freeze_depth']}: {row['block']}" for row in result["cut_points"]]
+    assert list(bars.y) == pytest.approx([row["probe_accuracy"] for row in result["cut_points"]])
+    assert panel.rank_section.selected_index == 0 and "25 training and" in panel.rank_details.value
+
+    # "Use it" switches to parameter transfer (the slider's mode) and moves the slider there, away
+    # from the depth the user had set for parameter transfer.
+    panel.mode_buttons.value = "parameter"
+    panel.freeze_slider.value = 0 if depth else 4
+    panel.mode_buttons.value = "feature"
+    assert not panel.apply_rank_button.disabled and panel.apply_rank_button.description == f"Use {depth}"
+    panel.apply_rank_button.click()
+    assert panel.mode_buttons.value == "parameter" and not panel.freeze_slider.disabled
+    assert panel.freeze_slider.value == depth and f"freeze depth {depth}:" in panel.freeze_info.value
+    assert panel.transfer_config().freeze_depth == depth
+    assert panel.message.value == ""
+
+    # Another seed is another label draw: the suggestion no longer applies until Rank runs again.
+    panel.seed.value = 1
+    assert "workbench-rank-outdated" in panel.rank_suggestion.value and "another seed" in panel.rank_suggestion.value
+    assert panel.apply_rank_button.disabled
+    with pytest.raises(workbench.WorkbenchError, match="computed for another seed: press Rank again"):
+        panel.apply_suggestion()
+    panel.seed.value = 0
+    assert not panel.apply_rank_button.disabled
+
+
+def test_diagnose_shows_frozen_blocks_unmoved_and_trained_blocks_moved(source_runs_dir: Path) -> None:
+    panel = make_panel(source_runs_dir, per_class=5, epochs=1)
+    panel.diagnose_button.click()  # nothing trained yet: said in the Diagnose section
+    assert "No run is selected" in panel.diagnose_info.value and not panel.running
+    panel.freeze_slider.value = 2
+    panel.start_button.click()
+    finish(panel)
+    transfer_run = panel.last_run
+    assert panel.report_dropdown.value == transfer_run.name
+    assert "Press Diagnose" in panel.diagnose_info.value
+
+    panel.diagnose_button.click()
+    assert panel.running and panel.diagnose_button.disabled and panel.start_button.disabled
+    finish(panel)
+    assert panel.message.value == "" and panel.diagnose_section.selected_index == 0
+    blocks = {row["block"]: row for row in panel.last_diagnosis["drift"]["blocks"]}
+    assert [name for name, row in blocks.items() if row["frozen"]] == ["conv1", "conv2"]
+    assert blocks["conv1"]["drift"] == 0 and blocks["conv2"]["drift"] == 0
+    assert all(blocks[name]["drift"] > 0 for name in ("conv3", "dense1", "head"))
+    (heatmap,) = panel.drift_figure.data
+    assert list(heatmap.x) == ["conv1", "conv2", "conv3", "dense1", "head"]
+    assert list(heatmap.z[0][:2]) == [0, 0] and all(value > 0 for value in heatmap.z[0][2:])
+    (versus_source,) = panel.cka_figure.data
+    assert versus_source.name == "vs source" and list(versus_source.x) == list(heatmap.x)
+    # Frozen blocks compute exactly what the source computes: CKA 1 there.
+    assert list(versus_source.y[:2]) == pytest.approx([1.0, 1.0], abs=1e-6)
+    assert "frozen: conv1, conv2 (drift 0)" in panel.diagnose_info.value
+
+    # With a structure run of the same seed in the session, CKA is also drawn against it.
+    panel.mode_buttons.value = "structure"
+    panel.start_button.click()
+    finish(panel)
+    panel.report_dropdown.value = transfer_run.name
+    assert "frozen: conv1, conv2" in panel.diagnose_info.value  # the earlier diagnosis, kept
+    panel.diagnose_button.click()
+    finish(panel)
+    assert [trace.name for trace in panel.cka_figure.data] == ["vs source", "vs structure (from scratch, s0)"]
+    assert all(0 <= value <= 1 + 1e-6 for value in panel.cka_figure.data[1].y)
+    assert panel.message.value == ""
+
+
+def test_diagnose_on_a_pretraining_run_says_it_has_no_source(runs_dir: Path) -> None:
+    panel = make_panel(runs_dir, pretrain_epochs=1, pretrain_per_class=5)
+    panel.pretrain_button.click()
+    finish(panel)
+    assert panel.report_dropdown.value == panel.last_run.name  # the only run: its report is shown
+    panel.diagnose_button.click()
+    assert not panel.running  # refused before any model loads
+    assert "is a pretrain run with no source model, so there is nothing to compare it with" in panel.diagnose_info.value
+    assert "workbench-diagnose-problem" in panel.diagnose_info.value
+    assert "Traceback" not in panel.diagnose_info.value and panel.message.value == ""
+    assert panel.drift_figure.layout.annotations[0].text == "Nothing to diagnose for this run"
+    assert not panel.diagnose_button.disabled and not panel.start_button.disabled

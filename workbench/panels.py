@@ -10,9 +10,20 @@ label-budget sweep; the Sweep button runs it (`experiments.sweep_freeze_depth` /
 `sweep_label_budget`) in the same worker thread as a single run, redrawing the sweep figure
 (`figures.plot_sweep`: mean ± sd per series) as each run's point comes in.
 
+Two diagnostics from `workbench.diagnostics` join it, both worker-thread jobs too. "Rank", next to
+the freeze-depth slider, scores every cut point of the selected source on the target task, budget
+and seed before any training (`score_blocks`: linear probe and LogME per block, LEEP), draws the
+scores (`figures.plot_block_scores`) and puts "suggested freeze depth: k (rule)" beside the
+slider, with a button that moves the slider there. "Diagnose", beside the weight-transfer report,
+shows for the selected run how far each block's weights moved from the source
+(`figures.plot_drift_heatmap`) and how similar each block's representation stayed, by linear CKA
+against the source model and, when the session holds one, the structure (scratch) run of the same
+seed (`figures.plot_cka_by_block`).
+
 This is the only module that imports ipywidgets. Widgets are built apart from the logic: the
 helpers at the top (`layer_plan`, `preview_transfer`, `target_class_names`, `format_results_table`,
-`technique_stages`, `parse_sweep_values`, `format_sweep_table`) take and return plain values, and
+`technique_stages`, `parse_sweep_values`, `format_sweep_table`, `format_rank_suggestion`,
+`structure_reference`, `format_diagnosis_summary`) take and return plain values, and
 every handler turns widget values into a `RunConfig` with `config_from_mapping` (the schema the CLI
 and papermill use) and calls `train_run` or a sweep.
 
@@ -76,6 +87,7 @@ from workbench.data import (
     parse_task,
     resolve_classes,
 )
+from workbench.diagnostics import cka_for_run, diagnose_run, run_label, score_blocks, source_run_of
 from workbench.errors import ConfigError, SourceRunError, WorkbenchError
 from workbench.experiments import Sweep, mode_label, resolve_seeds, sweep_freeze_depth, sweep_label_budget
 from workbench.models import HEAD_BLOCK, Block, architecture_of, model_blocks
@@ -467,6 +479,99 @@ def format_sweep_table(points: Sequence[Mapping[str, Any]], x_title: str, descri
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}")
 
 
+RANK_SETTING_NAMES = {"source": "source run", "task": "target task", "per_class": "labels/class", "seed": "seed"}
+# Test images used for CKA in the Diagnose view: enough for stable values, a second or two on a CPU.
+DIAGNOSE_EXAMPLES = 300
+
+
+def rank_key(source: str | None, task: str, per_class: int | None, seed: int) -> dict[str, Any]:
+    """The settings a Rank result depends on, as compared to tell whether it still applies."""
+    return {"source": source, "task": task.strip(), "per_class": per_class or None, "seed": int(seed)}
+
+
+def format_rank_suggestion(result: Mapping[str, Any] | None, changed: Sequence[str] = ()) -> str:
+    """The line beside the freeze-depth slider: the suggested depth and the rule that chose it.
+
+    Args:
+        result: a `diagnostics.score_blocks` result, or None before the first Rank.
+        changed: names of the settings (see `RANK_SETTING_NAMES`) that differ from the ones the
+            result was computed for; the suggestion is then shown as outdated. Defaults to none.
+
+    Returns:
+        HTML: a hint before any Rank, "suggested freeze depth: k (rule)" after one, and the
+        outdated suggestion struck through with what changed once the settings move on.
+    """
+    if result is None:
+        return ("<span class='workbench-rank-suggestion' style='color:#6C6C6C'>Rank scores every freeze depth "
+                "of the source on this task in seconds, before training.</span>")
+    depth = result["suggested_freeze_depth"]
+    rule = html.escape(str(result.get("suggestion_rule", "")))
+    if changed:
+        what = ", ".join(RANK_SETTING_NAMES.get(name, name) for name in changed)
+        return (f"<span class='workbench-rank-suggestion workbench-rank-outdated' style='color:#9A6700'>"
+                f"<s>suggested freeze depth: {depth}</s> was for another {html.escape(what)}: press Rank again."
+                f"</span>")
+    return (f"<span class='workbench-rank-suggestion'><b>suggested freeze depth: {depth}</b> "
+            f"<span style='color:#6C6C6C'>({rule})</span></span>")
+
+
+def format_rank_details(result: Mapping[str, Any]) -> str:
+    """A caption under the scores figure: what was scored, on how many images, LEEP and the time."""
+    budget = f"{result['per_class']} labels per class" if result.get("per_class") else "all labels"
+    return (f"<div class='workbench-rank-details' style='color:#6C6C6C'>{html.escape(str(result['source']))} → "
+            f"{html.escape(str(result['task']))} ({html.escape(budget)}, seed {result['seed']}): "
+            f"{len(result['cut_points'])} cut points scored on {result['train_examples']} training and "
+            f"{result['validation_examples']} validation images in {_format_number(result['seconds'], 1)} s; "
+            f"LEEP {_format_number(result['leep'])}. These are estimates made before training: a freeze-depth "
+            f"sweep checks them.</div>")
+
+
+def structure_reference(run: Run, runs: Sequence[Run]) -> Run | None:
+    """The structure (from-scratch) run that `run` is best compared with, among `runs`.
+
+    It must share the run's source, target task, label budget and seed, so that the two models saw
+    the same data and differ only in where their weights started. The newest match wins.
+
+    Returns:
+        That run, or None when there is none (or `run` is itself a structure run).
+    """
+    config = run.config
+    if config.get("kind") != "transfer" or config.get("mode") == "structure":
+        return None
+    same = ("source", "task", "per_class", "seed")
+    for candidate in reversed(list(runs)):
+        other = candidate.config
+        if (candidate.name != run.name and other.get("kind") == "transfer" and other.get("mode") == "structure"
+                and all(other.get(key) == config.get(key) for key in same) and candidate.model_path.is_file()):
+            return candidate
+    return None
+
+
+def format_diagnosis_summary(diagnosis: Mapping[str, Any]) -> str:
+    """One paragraph under the Diagnose figures: drift of frozen and trained blocks, CKA at the top.
+
+    Args:
+        diagnosis: {"run", "drift": a `drift_for_run` result, "cka": a list of `cka_for_run`
+            results}, as the panel stores it in `last_diagnosis`.
+    """
+    blocks = diagnosis["drift"]["blocks"]
+    frozen = [row["block"] for row in blocks if row["frozen"]]
+    moved = [f"{row['block']} {_format_number(row['drift'])}" for row in blocks
+             if not row["frozen"] and row["origin"] == "copied"]
+    fresh = [row["block"] for row in blocks if row["origin"] == "fresh"]
+    parts = [f"frozen: {', '.join(frozen)} (drift 0)" if frozen else "no frozen block"]
+    if moved:
+        parts.append(f"trained from the source: {', '.join(moved)}")
+    if fresh:
+        parts.append(f"re-initialised (no drift to measure): {', '.join(fresh)}")
+    for curve in diagnosis["cka"]:
+        rows = curve["rows"]
+        if rows:
+            parts.append(f"CKA {curve['label']} at {rows[-1]['block']}: {_format_number(rows[-1]['cka'])}")
+    return (f"<div class='workbench-diagnose-summary'><b>{html.escape(str(diagnosis['run']))}</b>: "
+            f"{html.escape(' · '.join(parts))}</div>")
+
+
 def make_curve_figure(title: str = "Accuracy and loss per epoch (dashed = train, solid = validation)") -> go.FigureWidget:
     """An empty accuracy | loss FigureWidget that `LiveCurves` draws runs into."""
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Accuracy", "Loss"), horizontal_spacing=0.08)
@@ -622,7 +727,13 @@ class TransferPanel:
         self.errors: list[BaseException] = []
         self.last_run: Run | None = None
         self.last_sweep: Sweep | None = None
+        self.last_rank: dict[str, Any] | None = None
+        self.last_diagnosis: dict[str, Any] | None = None
+        self._rank_settings: dict[str, Any] | None = None
+        self._diagnoses: dict[str, dict[str, Any]] = {}
         self._sweeping = False
+        self._job_kind: str | None = None
+        self._job_description = ""
         self._plan: LayerPlan | None = None
         self._plans: dict[str, LayerPlan] = {}
         self._parameter_depth = int(freeze_depth or 0)
@@ -696,6 +807,7 @@ class TransferPanel:
         self.freeze_info = widgets.HTML()
         self._build_technique_widgets(style)
         self._build_sweep_widgets(style)
+        self._build_diagnostic_widgets(style)
 
         self.start_button = widgets.Button(description="Start", icon="play", button_style="success",
                                            tooltip="Train a transfer run with these settings")
@@ -733,8 +845,10 @@ class TransferPanel:
             header("Transfer"),
             self.mode_buttons,
             self.mode_info,
-            self.freeze_slider,
+            widgets.HBox([self.freeze_slider, self.rank_button, self.rank_suggestion, self.apply_rank_button],
+                         layout=widgets.Layout(flex_flow="row wrap", align_items="center")),
             self.freeze_info,
+            self.rank_section,
             self.techniques_section,
             self.sweep_section,
             widgets.HBox([self.start_button, self.sweep_button, self.stop_button, self.clear_button]),
@@ -748,9 +862,10 @@ class TransferPanel:
             header("Runs in this session"),
             self.results,
             header("Weight-transfer report"),
-            self.report_dropdown,
+            widgets.HBox([self.report_dropdown, self.diagnose_button]),
             widgets.Box([self.report_figure], layout=widgets.Layout(display="block")).add_class("workbench-report"),
             self.report_text,
+            self.diagnose_section,
         ])
         self.widget.add_class("workbench-panel")
         # Stable CSS hooks for browser tests and custom styling.
@@ -760,7 +875,10 @@ class TransferPanel:
                               (self.start_button, "start"), (self.stop_button, "stop"), (self.message, "message"),
                               (self.pretrain_button, "pretrain"), (self.results, "results-table"),
                               (self.sweep_button, "sweep"), (self.technique_info, "techniques"),
-                              (self.sweep_info, "sweep-info"), (self.sweep_table, "sweep-table")):
+                              (self.sweep_info, "sweep-info"), (self.sweep_table, "sweep-table"),
+                              (self.rank_button, "rank"), (self.apply_rank_button, "apply-suggestion"),
+                              (self.rank_suggestion, "rank-line"), (self.diagnose_button, "diagnose"),
+                              (self.diagnose_info, "diagnose-info")):
             control.add_class(f"workbench-{name}")
         self.status.add_class("workbench-status")
         self.freeze_info.add_class("workbench-freeze")
@@ -847,6 +965,47 @@ class TransferPanel:
         self.sweep_figure.update_layout(height=380)
         self.sweep_table = widgets.HTML()
 
+    def _build_diagnostic_widgets(self, style: dict[str, str]) -> None:
+        """Rank (beside the freeze slider, its scores in a section below it) and the Diagnose section."""
+        self.rank_button = widgets.Button(
+            description="Rank", icon="sort-amount-desc", layout=widgets.Layout(width="7em"),
+            tooltip="Score every freeze depth of the source on this target task, budget and seed (linear probe, "
+                    "LogME, LEEP) in seconds, before training, and suggest a freeze depth")
+        self.rank_suggestion = widgets.HTML(format_rank_suggestion(None))
+        self.apply_rank_button = widgets.Button(description="Use it", icon="check", disabled=True,
+                                                layout=widgets.Layout(width="9em"),
+                                                tooltip="Set the freeze-depth slider to the suggested depth "
+                                                        "(switches to parameter transfer)")
+        self.rank_figure = go.FigureWidget(figures.empty_figure("Press Rank beside the freeze-depth slider",
+                                                                title="Transferability per freeze depth"))
+        self.rank_figure.update_layout(height=380)
+        self.rank_details = widgets.HTML()
+        self.rank_section = widgets.Accordion(children=[widgets.VBox([
+            widgets.Box([self.rank_figure], layout=widgets.Layout(display="block")).add_class("workbench-rank-figure"),
+            self.rank_details,
+        ])])
+        self.rank_section.set_title(0, "Rank: scores per freeze depth, before training")
+
+        self.diagnose_button = widgets.Button(description="Diagnose", icon="stethoscope",
+                                              tooltip="Weight drift and CKA per block of the selected run, "
+                                                      "against its source model")
+        self.diagnose_structure = widgets.Checkbox(
+            value=True, indent=False, description="also compare with the structure run of the same seed, if any",
+            layout=widgets.Layout(width="40em"))
+        self.diagnose_info = widgets.HTML("<span style='color:#6C6C6C'>Pick a transfer run above and press "
+                                          "Diagnose.</span>")
+        self.drift_figure = go.FigureWidget(figures.empty_figure("No run diagnosed yet", title="Weight drift"))
+        self.drift_figure.update_layout(height=300)
+        self.cka_figure = go.FigureWidget(figures.empty_figure("No run diagnosed yet", title="Linear CKA per block"))
+        self.cka_figure.update_layout(height=340)
+        self.diagnose_section = widgets.Accordion(children=[widgets.VBox([
+            self.diagnose_structure,
+            self.diagnose_info,
+            widgets.Box([self.drift_figure], layout=widgets.Layout(display="block")).add_class("workbench-drift"),
+            widgets.Box([self.cka_figure], layout=widgets.Layout(display="block")).add_class("workbench-cka"),
+        ])])
+        self.diagnose_section.set_title(0, "Diagnose: weight drift and CKA per block of the selected run")
+
     def _connect(self) -> None:
         self.start_button.on_click(self._handler(lambda _: self.start()))
         self.stop_button.on_click(self._handler(lambda _: self.stop()))
@@ -861,6 +1020,11 @@ class TransferPanel:
         self.report_dropdown.observe(
             self._handler(lambda _: None if self._updating_reports else self._show_report()), names="value")
         self.sweep_button.on_click(self._handler(lambda _: self.sweep()))
+        self.rank_button.on_click(self._handler(lambda _: self.rank()))
+        self.apply_rank_button.on_click(self._handler(lambda _: self.apply_suggestion()))
+        self.diagnose_button.on_click(self._handler(lambda _: self.diagnose()))
+        for control in (self.source_dropdown, self.task_text, self.per_class, self.seed):
+            control.observe(self._handler(lambda _: self._show_rank_suggestion()), names="value")
         for control in (self.block_lr_buttons, self.lr_low, self.layer_decay, self.unfreeze_buttons,
                         self.unfreeze_every, self.batchnorm_buttons, self.cache_buttons, self.copy_depth,
                         *self.augment_checks.values(), self.epochs, self.learning_rate):
@@ -1046,7 +1210,7 @@ class TransferPanel:
 
     @property
     def running(self) -> bool:
-        """Whether a run is training now."""
+        """Whether a job (a run, a sweep, a Rank or a diagnosis) is in progress in the worker thread."""
         return self._run_lock.locked()
 
     def start(self) -> None:
@@ -1089,7 +1253,7 @@ class TransferPanel:
         self.sweep_table.value = ""
         self._show_sweep_progress(job)
         self._start_job(lambda stop_event: self._run_sweep(job, stop_event),
-                        f"{SWEEP_NAMES[request.kind]} ({request.planned_runs} runs)", sweeping=True)
+                        f"{SWEEP_NAMES[request.kind]} ({request.planned_runs} runs)", kind="sweep")
 
     def pretrain(self) -> None:
         """Pretrain a new source model in a worker thread (Pretrain button); it becomes the source."""
@@ -1100,17 +1264,121 @@ class TransferPanel:
         live = LiveCurves(self.pretrain_curves, label=label, every_n_batches=self.live_every_batches)
         self._launch(config, [live], label, self._pretrain_done)
 
+    def rank_settings(self) -> dict[str, Any]:
+        """What Rank scores: the selected source on the target task, label budget and seed, checked.
+
+        Returns:
+            {"source", "task", "per_class", "seed", "validation_split"}: the values a transfer run
+            with these settings would use (the probe is scored on its validation split).
+
+        Raises:
+            WorkbenchError: no source picked, or a bad task, budget or seed (named, with the fix).
+        """
+        self._require_source()
+        config = config_from_mapping({
+            "source": self.source_dropdown.value, "task": self.task_text.value.strip(),
+            "per_class": self.per_class.value or None, "seed": self.seed.value, "runs_dir": str(self.runs_dir),
+        }, kind="transfer")
+        target_class_names(config.task)
+        return {"source": config.source, "task": config.task, "per_class": config.per_class, "seed": config.seed,
+                "validation_split": config.validation_split}
+
+    def rank(self) -> None:
+        """Score every freeze depth of the source on the target task in the worker thread (Rank button).
+
+        `diagnostics.score_blocks` fits a linear probe and computes LogME on the features at each
+        cut point (and LEEP from the source head) on the target's training images, in seconds and
+        without training. The scores are drawn under "Rank", and the suggested freeze depth is
+        shown beside the slider, where "Use it" moves the slider there.
+
+        Raises:
+            WorkbenchError: a bad setting, a missing source or a job already in progress.
+        """
+        self._refuse_if_running()
+        settings = self.rank_settings()
+        description = f"ranking the blocks of {Path(settings['source']).name} on {settings['task']}"
+        self.rank_suggestion.value = (f"<span class='workbench-rank-suggestion' style='color:#6C6C6C'>"
+                                      f"ranking {html.escape(Path(settings['source']).name)}'s blocks…</span>")
+        self.apply_rank_button.disabled = True
+        try:
+            self._start_job(lambda stop_event: self._run_rank(settings, stop_event), description, kind="rank")
+        except BaseException:
+            self._show_rank_suggestion()
+            raise
+
+    def apply_suggestion(self) -> None:
+        """Move the freeze-depth slider to Rank's suggested depth ("Use it" button).
+
+        The slider belongs to parameter transfer, so another mode is switched to parameter first.
+
+        Raises:
+            WorkbenchError: nothing ranked yet, or the suggestion was made for other settings.
+        """
+        if self.last_rank is None:
+            raise WorkbenchError("There is no suggested freeze depth yet: press Rank beside the slider first.")
+        changed = self._rank_changes()
+        if changed:
+            raise WorkbenchError(
+                f"The suggested freeze depth was computed for another "
+                f"{', '.join(RANK_SETTING_NAMES[name] for name in changed)}: press Rank again for these settings.")
+        depth = int(self.last_rank["suggested_freeze_depth"])
+        if self.mode_buttons.value != "parameter":
+            self.mode_buttons.value = "parameter"
+        if not self.freeze_slider.min <= depth <= self.freeze_slider.max:
+            raise WorkbenchError(f"The suggested freeze depth {depth} is outside the slider's range "
+                                 f"{self.freeze_slider.min}..{self.freeze_slider.max}: press Rank again.")
+        self.freeze_slider.value = depth
+
+    def diagnose(self) -> None:
+        """Weight drift and CKA per block of the run picked under "Weight-transfer report" (Diagnose button).
+
+        The models load and the activations are computed in the worker thread. A run that cannot be
+        diagnosed (a pretraining run has no source; a source that is gone) is explained in the
+        Diagnose section rather than failing.
+
+        Raises:
+            WorkbenchError: a job already in progress.
+        """
+        self._refuse_if_running()
+        self.diagnose_section.selected_index = 0
+        run = self._selected_run()
+        if run is None:
+            self._show_diagnosis_problem(None, WorkbenchError(
+                "No run is selected under 'Weight-transfer report': train a transfer run (Start), pick it there "
+                "and press Diagnose."))
+            return
+        try:
+            source_run_of(run, self.runs_dir)  # a pretraining run, or a source that is gone: say so now
+        except WorkbenchError as error:
+            self._show_diagnosis_problem(run, error)
+            return
+        reference = structure_reference(run, self.session_runs) if self.diagnose_structure.value else None
+        compared = "the source" + (f" and the structure run {reference.name}" if reference is not None else "")
+        self.diagnose_info.value = (f"<span style='color:#6C6C6C'>Diagnosing {html.escape(run.name)}: weight drift "
+                                    f"and CKA against {html.escape(compared)}…</span>")
+        self._start_job(lambda stop_event: self._run_diagnosis(run, reference, stop_event),
+                        f"diagnosing {run.name}", kind="diagnose")
+
     def _refuse_if_running(self) -> None:
         if self.running:
-            raise WorkbenchError("A run is already training: wait for it to finish, or press Stop first.")
+            raise WorkbenchError(self._busy_message())
+
+    def _busy_message(self) -> str:
+        if self._job_kind in ("rank", "diagnose"):
+            return f"{self._job_description.capitalize()} is in progress: wait a few seconds for it to finish."
+        return "A run is already training: wait for it to finish, or press Stop first."
 
     def stop(self) -> None:
         """Ask the running run to stop after its current batch (Stop button)."""
         self._stop_event.set()
         self.stop_button.disabled = True
         if self.running:
-            self.status.value = ("Stopping the sweep after the current batch; no further run starts…"
-                                 if self._sweeping else "Stopping after the current batch…")
+            if self._job_kind in ("rank", "diagnose"):
+                self.status.value = (f"Stopping {html.escape(self._job_description)}: its result is dropped when "
+                                     "the current computation returns…")
+            else:
+                self.status.value = ("Stopping the sweep after the current batch; no further run starts…"
+                                     if self._sweeping else "Stopping after the current batch…")
 
     def clear_chart(self) -> None:
         """Remove every curve from the live chart (the runs stay in the table and on disk)."""
@@ -1301,10 +1569,10 @@ class TransferPanel:
         self.message.value = format_error(error, context)
 
     def _show_report(self) -> None:
-        name = self.report_dropdown.value
-        run = next((run for run in self.session_runs if run.name == name), None)
+        run = self._selected_run()
         if run is None:
             return
+        self._show_diagnosis_placeholder(run)
         if run.transfer_report is None:
             _replace_figure(self.report_figure, figures.empty_figure(
                 f"{run.name} is a pretraining run: no weights were transferred", title="Weight transfer"))
@@ -1313,6 +1581,58 @@ class TransferPanel:
         _replace_figure(self.report_figure, figures.plot_transfer_report(run.transfer_report))
         self.report_text.value = (f"<details><summary>layer by layer</summary><pre style='font-size:11px'>"
                                   f"{html.escape(format_transfer_report(run.transfer_report))}</pre></details>")
+
+    def _selected_run(self) -> Run | None:
+        name = self.report_dropdown.value
+        return next((run for run in self.session_runs if run.name == name), None)
+
+    def _rank_changes(self) -> list[str]:
+        """The settings that changed since the last Rank (empty when it still applies)."""
+        if self._rank_settings is None:
+            return []
+        now = rank_key(self.source_dropdown.value, self.task_text.value, self.per_class.value, self.seed.value)
+        return [name for name in RANK_SETTING_NAMES if now[name] != self._rank_settings[name]]
+
+    def _show_rank_suggestion(self) -> None:
+        """The line beside the slider, and "Use it" enabled only while the suggestion fits the settings."""
+        changed = self._rank_changes()
+        self.rank_suggestion.value = format_rank_suggestion(self.last_rank, changed)
+        fresh = self.last_rank is not None and not changed
+        self.apply_rank_button.disabled = not fresh
+        self.apply_rank_button.description = (f"Use {self.last_rank['suggested_freeze_depth']}" if fresh
+                                              else "Use it")
+
+    def _show_diagnosis(self, result: Mapping[str, Any]) -> None:
+        """Draw a diagnosis: the selected run's drift on top, other diagnosed runs of its source below."""
+        others = [other["drift"] for name, other in self._diagnoses.items()
+                  if name != result["run"] and other["source"] == result["source"]]
+        drift = figures.plot_drift_heatmap([result["drift"], *others],
+                                           title=f"Weight drift from the source {result['source']}, per block")
+        _replace_figure(self.drift_figure, drift)
+        cka = figures.plot_cka_by_block(result["cka"], title=f"Linear CKA per block: {result['label']}")
+        cka.update_layout(height=340)
+        _replace_figure(self.cka_figure, cka)
+        self.diagnose_info.value = format_diagnosis_summary(result)
+
+    def _show_diagnosis_problem(self, run: Run | None, error: BaseException) -> None:
+        """Explain in the Diagnose section why a run cannot be diagnosed (no traceback: a user error)."""
+        self.errors.append(error)
+        what = "Diagnose" if run is None else f"Cannot diagnose {run.name}"
+        self.diagnose_info.value = (f"<div class='workbench-diagnose-problem' style='color:#9A6700'><b>"
+                                    f"{html.escape(what)}</b>: {html.escape(str(error))}</div>")
+        for widget, title in ((self.drift_figure, "Weight drift"), (self.cka_figure, "Linear CKA per block")):
+            _replace_figure(widget, figures.empty_figure("Nothing to diagnose for this run", title=title))
+
+    def _show_diagnosis_placeholder(self, run: Run) -> None:
+        """A run not diagnosed yet: its cached result if any, else a hint to press Diagnose."""
+        cached = self._diagnoses.get(run.name)
+        if cached is not None:
+            self._show_diagnosis(cached)
+            return
+        self.diagnose_info.value = (f"<span style='color:#6C6C6C'>Press Diagnose for the weight drift and CKA of "
+                                    f"{html.escape(run.name)}.</span>")
+        for widget, title in ((self.drift_figure, "Weight drift"), (self.cka_figure, "Linear CKA per block")):
+            _replace_figure(widget, figures.empty_figure(f"Press Diagnose for {run.name}", title=title))
 
     # -- the worker thread ----------------------------------------------------------------------
 
@@ -1330,13 +1650,18 @@ class TransferPanel:
 
         self._start_job(train, description)
 
-    def _start_job(self, job: Callable[[threading.Event], None], description: str, sweeping: bool = False) -> None:
-        """Run `job(stop_event)` in the worker thread: one job at a time, its errors shown in the panel."""
+    def _start_job(self, job: Callable[[threading.Event], None], description: str, kind: str = "train") -> None:
+        """Run `job(stop_event)` in the worker thread: one job at a time, its errors shown in the panel.
+
+        `kind` ("train", "sweep", "rank" or "diagnose") words the Stop and "busy" messages.
+        """
         if not self._run_lock.acquire(blocking=False):
-            raise WorkbenchError("A run is already training: wait for it to finish, or press Stop first.")
+            raise WorkbenchError(self._busy_message())
         try:
             self._stop_event = threading.Event()
-            self._sweeping = sweeping
+            self._sweeping = kind == "sweep"
+            self._job_kind = kind
+            self._job_description = description
             self.message.value = ""
             self._set_running(True)
             self.status.value = f"Starting {html.escape(description)}…"
@@ -1345,6 +1670,7 @@ class TransferPanel:
             self._thread.start()
         except BaseException:
             self._set_running(False)
+            self._job_kind = None
             self._run_lock.release()
             raise
 
@@ -1357,6 +1683,7 @@ class TransferPanel:
         finally:
             self._set_running(False)
             self._sweeping = False
+            self._job_kind = None
             self._run_lock.release()
 
     def _record_run(self, run: Run) -> None:
@@ -1411,12 +1738,65 @@ class TransferPanel:
         self._update_results(select=run.name)
         self._show_sweep_progress(job)
 
+    def _run_rank(self, settings: dict[str, Any], stop_event: threading.Event) -> None:
+        """Rank's body in the worker thread: score the cut points, then draw and suggest."""
+        self.status.value = html.escape(f"Ranking the blocks of {Path(settings['source']).name} on "
+                                        f"{settings['task']} (no training)…")
+        try:
+            result = score_blocks(settings["source"], settings["task"], per_class=settings["per_class"],
+                                  seed=settings["seed"], validation_split=settings["validation_split"],
+                                  runs_dir=self.runs_dir)
+        finally:
+            self._show_rank_suggestion()  # the previous suggestion comes back if scoring failed
+        if stop_event.is_set():
+            self.status.value = "Rank stopped: its scores were dropped."
+            return
+        self.last_rank = result
+        self._rank_settings = rank_key(settings["source"], settings["task"], settings["per_class"], settings["seed"])
+        figure = figures.plot_block_scores(result)
+        figure.update_layout(height=380)
+        _replace_figure(self.rank_figure, figure)
+        self.rank_details.value = format_rank_details(result)
+        self.rank_section.selected_index = 0
+        self._show_rank_suggestion()
+        self.status.value = (f"<span class='workbench-outcome'>Ranked {len(result['cut_points'])} freeze depths in "
+                             f"{_format_number(result['seconds'], 1)} s: suggested freeze depth "
+                             f"{result['suggested_freeze_depth']}.</span>")
+
+    def _run_diagnosis(self, run: Run, reference: Run | None, stop_event: threading.Event) -> None:
+        """The Diagnose body in the worker thread: drift and CKA against the source (and the structure run)."""
+        self.status.value = html.escape(f"Diagnosing {run.name}: loading the models…")
+        try:
+            diagnosis = diagnose_run(run, max_examples=DIAGNOSE_EXAMPLES, runs_dir=self.runs_dir)
+            cka = {**diagnosis["cka"], "label": "vs source"}
+            curves = [cka]
+            if reference is not None:
+                self.status.value = html.escape(f"Diagnosing {run.name}: CKA against the structure run…")
+                versus = cka_for_run(run, reference, max_examples=DIAGNOSE_EXAMPLES, runs_dir=self.runs_dir)
+                curves.append({**versus, "label": f"vs structure (from scratch, s{reference.config.get('seed', 0)})"})
+        except WorkbenchError as error:
+            self._show_diagnosis_problem(run, error)
+            self.status.value = f"Could not diagnose {html.escape(run.name)}: see the Diagnose section."
+            return
+        if stop_event.is_set():
+            self.diagnose_info.value = "<span style='color:#9A6700'>Diagnosis stopped: nothing new is shown.</span>"
+            self.status.value = "Diagnosis stopped."
+            return
+        result = {"run": run.name, "label": run_label(run), "source": diagnosis["drift"]["source"],
+                  "drift": diagnosis["drift"], "cka": curves}
+        self._diagnoses[run.name] = result
+        self.last_diagnosis = result
+        if self.report_dropdown.value == run.name:
+            self._show_diagnosis(result)
+        self.status.value = f"<span class='workbench-outcome'>Diagnosed {html.escape(run.name)}.</span>"
+
     def _transfer_done(self, run: Run) -> None:
         self._update_results(select=run.name)
         self.status.value = self._describe_outcome(run)
 
     def _pretrain_done(self, run: Run) -> None:
-        self._update_results(select=self.report_dropdown.value)
+        # Keep the report the user is reading; with none picked yet, show the new run's.
+        self._update_results(select=self.report_dropdown.value or run.name)
         self.refresh_sources(select=run.path)
         self.status.value = self._describe_outcome(run) + " It is now the selected source."
 
@@ -1442,7 +1822,7 @@ class TransferPanel:
 
     def _set_running(self, running: bool) -> None:
         for control in (self.start_button, self.sweep_button, self.pretrain_button, self.source_dropdown,
-                        self.refresh_button, self.clear_button):
+                        self.refresh_button, self.clear_button, self.rank_button, self.diagnose_button):
             control.disabled = running
         self.stop_button.disabled = not running
 
