@@ -1,7 +1,8 @@
 """The quick report set, built once per test session and shared by the report and browser tests.
 
-`workbench report --quick` over the real `reports/config.yaml` takes about a minute on two cores, so
-it runs once: the first test that asks for it builds it; the others (in either file) reuse it.
+`workbench report --quick` over the real `reports/config.yaml` takes about two minutes on two cores
+(-j 2: 01 first, then 02, 03 and 04 two at a time), so it runs once: the first test that asks for
+it builds it; the others (in either file) reuse it.
 """
 
 from __future__ import annotations
@@ -15,9 +16,16 @@ import pytest
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 REPORT_CONFIG = REPOSITORY / "reports" / "config.yaml"
-REPORT_NOTEBOOKS = ("01_pretrain_source", "02_transfer_modes")
-# Figures each report shows: 01 curves, confusion matrix, samples; 02 curves, bars, two weight reports.
-EXPECTED_FIGURES = {"01_pretrain_source": 3, "02_transfer_modes": 4}
+REPORT_NOTEBOOKS = (
+    "01_pretrain_source", "02_transfer_modes", "03_freeze_depth", "04_label_budget", "05_transferability")
+# Figures each report shows: 01 curves, confusion matrix, samples; 02 curves, bars, paired differences,
+# two weight reports; 03 and 04 the sweep curve and its difference from structure; 05 the scores per
+# block, two verification scatters, the drift heatmap and the CKA curves.
+EXPECTED_FIGURES = {"01_pretrain_source": 3, "02_transfer_modes": 5, "03_freeze_depth": 2, "04_label_budget": 2,
+                    "05_transferability": 5}
+# The config's `quick` values for the sweeps (one seed), which the tests check the figures against.
+QUICK_DEPTHS = [1, 4]
+QUICK_BUDGETS = [1, 2]
 # -f sets sample_count 4 and learning_rate 0.002; -p sets sample_count 6 (and so wins over -f).
 PARAMETERS_FILE_TEXT = "sample_count: 4\nlearning_rate: 0.002\n"
 CLI_SAMPLE_COUNT = 6

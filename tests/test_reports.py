@@ -20,6 +20,8 @@ import yaml
 from report_helpers import (
     CLI_SAMPLE_COUNT,
     EXPECTED_FIGURES,
+    QUICK_BUDGETS,
+    QUICK_DEPTHS,
     REPORT_CONFIG,
     REPORT_NOTEBOOKS,
     REPOSITORY,
@@ -38,12 +40,38 @@ def quick_reports(tmp_path_factory: pytest.TempPathFactory):
 
 def plotly_figures(page: str) -> list[list[dict]]:
     """The trace lists of every `Plotly.newPlot("id", [traces], ...)` call in a page."""
+    return [traces for traces, _ in plotly_figures_with_layout(page)]
+
+
+def plotly_figures_with_layout(page: str) -> list[tuple[list[dict], dict]]:
+    """(traces, layout) of every `Plotly.newPlot("id", [traces], {layout}, ...)` call in a page."""
     decoder = json.JSONDecoder()
     figures = []
     for match in re.finditer(r'Plotly\.newPlot\(\s*"[^"]+",\s*', page):
-        traces, _ = decoder.raw_decode(page, match.end())
-        figures.append(traces)
+        traces, end = decoder.raw_decode(page, match.end())
+        layout_start = re.compile(r"\s*,\s*").match(page, end).end()
+        layout, _ = decoder.raw_decode(page, layout_start)
+        figures.append((traces, layout))
     return figures
+
+
+def figure_titled(page: str, words: str) -> tuple[list[dict], dict]:
+    """The one figure of a page whose title contains `words`."""
+    found = [(traces, layout) for traces, layout in plotly_figures_with_layout(page)
+             if words in str((layout.get("title") or {}).get("text", ""))]
+    assert len(found) == 1, [layout.get("title") for _, layout in plotly_figures_with_layout(page)]
+    return found[0]
+
+
+def table_rows(page: str, caption: str) -> list[list[str]]:
+    """The body rows (cell texts) of the workbench table with this caption."""
+    import html as html_module
+
+    match = re.search(r"<caption>" + re.escape(html_module.escape(caption)) + r"</caption>(.*?)</table>", page, re.S)
+    assert match, f"no table captioned {caption!r}"
+    body = match.group(1).split("<tbody>", 1)[1]
+    return [[html_module.unescape(cell) for cell in re.findall(r"<td>(.*?)</td>", row, re.S)]
+            for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)]
 
 
 def without_plotly_js(page: str) -> str:
@@ -104,9 +132,10 @@ def test_dependent_notebook_starts_after_its_prerequisite_even_with_two_jobs(qui
         path = quick_reports.output_dir / name / f"{name}.ipynb"
         return nbformat.read(path, as_version=4).metadata.papermill
 
-    assert papermill_times("02_transfer_modes")["start_time"] >= papermill_times("01_pretrain_source")["end_time"]
     source_run = quick_reports.output_dir / "runs" / "source"
-    assert str(source_run) in quick_reports.html("02_transfer_modes")  # 02 reused 01's run
+    for name in ("02_transfer_modes", "03_freeze_depth", "04_label_budget", "05_transferability"):
+        assert papermill_times(name)["start_time"] >= papermill_times("01_pretrain_source")["end_time"]
+        assert f"Using source run {source_run} " in quick_reports.html(name)  # reused 01's run
 
 
 @pytest.mark.slow
@@ -117,11 +146,72 @@ def test_html_report_carries_its_figures_as_plotly_data(quick_reports, name):
     assert len(figures) == EXPECTED_FIGURES[name]
     assert all(len(traces) >= 1 for traces in figures), "no empty figure"
     trace_types = {trace.get("type") for traces in figures for trace in traces}
-    expected_types = {"01_pretrain_source": {"scatter", "heatmap", "image"}, "02_transfer_modes": {"scatter", "bar"}}
+    expected_types = {"01_pretrain_source": {"scatter", "heatmap", "image"}, "02_transfer_modes": {"scatter", "bar"},
+                      "03_freeze_depth": {"scatter"}, "04_label_budget": {"scatter"},
+                      "05_transferability": {"bar", "scatter", "heatmap"}}
     assert expected_types[name] <= trace_types
     # plotly.js itself: inline, exactly once, ahead of the figures that need it.
     assert page.count("* plotly.js v") == 1
     assert page.index("* plotly.js v") < page.index("Plotly.newPlot(")
+
+
+def check_sweep_curve(traces: list[dict], layout: dict, series: list[str], x_values: list[float]) -> None:
+    """One line per series, a point per x with a finite accuracy, and error bars (± sd) on every point."""
+    assert [trace["name"] for trace in traces] == series
+    for trace in traces:
+        assert trace["type"] == "scatter" and trace["x"] == x_values
+        assert all(0.0 <= value <= 1.0 for value in trace["y"])
+        error = trace["error_y"]
+        assert error["visible"] is True and len(error["array"]) == len(x_values)
+        assert all(value >= 0 for value in error["array"])
+        assert all(len(data) == 2 and data[1] == 1 for data in trace["customdata"])  # hover shows n (one seed)
+    assert "sd" in layout["yaxis"]["title"]["text"]
+
+
+@pytest.mark.slow
+def test_freeze_depth_report_draws_accuracy_against_n_with_error_bars(quick_reports):
+    page = quick_reports.html("03_freeze_depth")
+    traces, layout = figure_titled(page, "against blocks copied")
+    check_sweep_curve(traces, layout, ["structure", "frozen (AnB)", "fine-tuned (AnB+)"], QUICK_DEPTHS)
+    assert len(set(traces[0]["y"])) == 1  # structure copies nothing: one run per seed, the same at every n
+    assert "n=1 seed" in layout["title"]["text"]
+    differences, _ = figure_titled(page, "minus structure at the same seed")
+    assert [trace["name"] for trace in differences] == ["frozen (AnB)", "fine-tuned (AnB+)"]
+    assert all("error_y" in trace and trace["x"] == QUICK_DEPTHS for trace in differences)
+    rows = table_rows(page, "Test accuracy per series and number of copied blocks")
+    assert len(rows) == 1 + 2 * len(QUICK_DEPTHS)  # structure once, then AnB and AnB+ at each n
+    assert all(row[3] == "1" for row in rows)  # the n column
+    assert "Yosinski" in page and "How to read it" in page
+
+
+@pytest.mark.slow
+def test_label_budget_report_draws_the_data_efficiency_curve_on_a_log_axis(quick_reports):
+    page = quick_reports.html("04_label_budget")
+    traces, layout = figure_titled(page, "Data efficiency")
+    check_sweep_curve(traces, layout, ["structure", "feature", "parameter"], QUICK_BUDGETS)
+    assert layout["xaxis"]["type"] == "log"
+    differences, _ = figure_titled(page, "minus structure at the same seed")
+    assert [trace["name"] for trace in differences] == ["feature", "parameter"]
+    rows = table_rows(page, "Test accuracy per mode and labels per class")
+    assert len(rows) == 3 * len(QUICK_BUDGETS)
+    assert "per class</strong>:" in page and " is best, " in page  # the key numbers in prose
+
+
+@pytest.mark.slow
+def test_transfer_report_shows_transfer_metrics_and_paired_differences_with_n(quick_reports):
+    page = quick_reports.html("02_transfer_modes")
+    metrics = table_rows(page, "Transfer metrics against structure (mean ± sd over seeds, n)")
+    names = [row[0] for row in metrics]
+    for metric in ("jumpstart", "asymptotic gain", "transfer ratio", "epochs to threshold", "seconds to threshold"):
+        assert any(name.startswith(metric) for name in names), metric
+    for row in metrics:
+        assert all(re.search(r"\(n=\d\)$", cell) or cell.startswith("—") for cell in row[1:]), row
+    differences = table_rows(page, "Paired difference from structure (same seed)")
+    assert [row[0] for row in differences] == ["feature", "parameter"]
+    assert all(row[3] == "1" and "run more seeds" in row[4] for row in differences)  # n=1: no interval, said so
+    traces, _ = figure_titled(page, "minus structure (same seed)")
+    assert [trace["y"] for trace in traces] == [["feature"], ["parameter"]]
+    assert all("error_x" in trace for trace in traces)
 
 
 @pytest.mark.slow
@@ -150,6 +240,23 @@ def test_metrics_sidecars_hold_the_key_numbers(quick_reports):
     for summary in transfer["test_accuracy"].values():
         assert summary["n"] == 1 and 0.0 <= summary["mean"] <= 1.0
     assert set(transfer["gain_over_structure"]) == {"feature", "parameter"}
+    assert set(transfer["difference_vs_structure"]) == {"feature", "parameter"}
+    assert transfer["difference_vs_structure"]["parameter"]["n"] == 1
+    assert transfer["difference_vs_structure"]["parameter"]["mean"] == pytest.approx(
+        transfer["gain_over_structure"]["parameter"])
+    assert set(transfer["transfer_metrics"]["parameter"]) == {"jumpstart", "asymptotic gain", "transfer ratio",
+                                                              "epochs to threshold"}
+    depth = json.loads((quick_reports.output_dir / "03_freeze_depth" / "metrics.json").read_text())
+    assert depth["structure_accuracy"]["n"] == 1
+    assert set(depth["best_depth"]) == {"frozen (AnB)", "fine-tuned (AnB+)"}
+    assert depth["best_depth"]["frozen (AnB)"]["blocks copied"] in QUICK_DEPTHS
+    assert {entry["blocks copied"] for entry in depth["deepest"].values()} == {max(QUICK_DEPTHS)}
+    assert len(depth["points"]) == 3 * len(QUICK_DEPTHS)  # structure drawn at every n, plus AnB and AnB+
+    budget = json.loads((quick_reports.output_dir / "04_label_budget" / "metrics.json").read_text())
+    assert list(budget["best_mode_by_budget"]) == [f"{value} per class" for value in QUICK_BUDGETS]
+    for entry in budget["best_mode_by_budget"].values():
+        assert entry["best mode"] in {"structure", "feature", "parameter"} and entry["test accuracy"]["n"] == 1
+    assert len(budget["points"]) == 3 * len(QUICK_BUDGETS)
 
 
 @pytest.mark.slow
@@ -168,7 +275,8 @@ def test_index_links_every_report_with_figures_parameters_date_and_versions(quic
     import plotly
 
     assert f"<td>plotly</td><td>{plotly.__version__}</td>" in page
-    assert page.count('class="status status-ok"') == 2
+    assert page.count('class="status status-ok"') == len(REPORT_NOTEBOOKS)
+    assert "best depth · frozen (AnB) · test accuracy</td><td>" in page
     assert network_references(page) == []
 
 
@@ -192,8 +300,14 @@ def test_report_notebooks_are_thin_parameterised_and_committed_without_outputs(n
         assert definitions == [], f"no function or class definitions in notebooks: {cell.source[:60]}"
         assert "verbose=1" not in cell.source.replace(" ", "")
     declared = set(reports.declared_parameters(REPOSITORY / "notebooks" / f"{name}.ipynb"))
-    required = {"source_task", "target_task", "per_class", "learning_rate", "output_dir", "runs_dir"}
-    required |= {"epochs", "seeds", "freeze_depth"} if name == "02_transfer_modes" else {"source_epochs", "source_seed"}
+    required = {"source_task", "target_task", "learning_rate", "output_dir", "runs_dir"}
+    required |= {
+        "01_pretrain_source": {"per_class", "source_epochs", "source_seed"},
+        "02_transfer_modes": {"per_class", "epochs", "seeds", "freeze_depth", "threshold", "source_run"},
+        "03_freeze_depth": {"preset", "per_class", "epochs", "seeds", "depths", "include_fine_tuned", "source_run"},
+        "04_label_budget": {"preset", "budgets", "modes", "epochs", "seeds", "freeze_depth", "source_run"},
+        "05_transferability": {"per_class", "epochs", "seeds", "depths", "source_run"},
+    }[name]
     assert required <= declared
 
 
@@ -206,7 +320,12 @@ def test_report_config_lists_existing_notebooks_with_mnist_defaults():
     assert config["parameters"]["per_class"] == 5
     plan = plan_reports(REPORT_CONFIG, output_dir="/tmp/unused-report-dir")
     assert [notebook.name for notebook in plan.notebooks] == list(REPORT_NOTEBOOKS)
-    assert plan.notebooks[1].after == ["01_pretrain_source"]
+    assert all(notebook.after == ["01_pretrain_source"] for notebook in plan.notebooks[1:])  # all reuse 01's source
+    sweeps = {notebook.name: notebook.parameters for notebook in plan.notebooks[2:]}
+    assert sweeps["03_freeze_depth"]["seeds"] >= 3 and sweeps["04_label_budget"]["seeds"] >= 3  # an interval needs n ≥ 2
+    quick = {notebook.name: notebook.parameters for notebook in plan_reports(REPORT_CONFIG, output_dir="/tmp/unused-report-dir", quick=True).notebooks}
+    assert quick["03_freeze_depth"]["depths"] == QUICK_DEPTHS and quick["04_label_budget"]["budgets"] == QUICK_BUDGETS
+    assert all(quick[name]["seeds"] == 1 and quick[name]["epochs"] == 1 for name in ("03_freeze_depth", "04_label_budget"))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -448,7 +567,7 @@ def test_index_entry_for_a_failure_names_the_error_and_the_cell():
 
 
 @pytest.mark.slow
-def test_transfer_notebook_pretrains_its_own_source_when_the_given_one_is_missing(tmp_path, capsys):
+def test_transfer_notebook_pretrains_its_own_source_when_the_given_one_is_missing_or_another_task(tmp_path, capsys):
     from workbench import notebook_support
 
     runs_dir = tmp_path / "runs"
@@ -458,3 +577,159 @@ def test_transfer_notebook_pretrains_its_own_source_when_the_given_one_is_missin
     again = notebook_support.ensure_source_run("source", str(runs_dir), task="mnist-5k:0-4", epochs=99)
     assert again.path == made.path and len(again.history) == 1  # reused, not retrained
     assert "Using source run" in capsys.readouterr().out
+    # A preset with another source task gets its own source run; the shared one stays as it was.
+    other = notebook_support.ensure_source_run("source", str(runs_dir), task="mnist-5k:5-9", per_class=5, epochs=1)
+    assert other.path == runs_dir / "source-mnist-5k-5-9" and other.config["task"] == "mnist-5k:5-9"
+    assert "learned mnist-5k:0-4, not mnist-5k:5-9" in capsys.readouterr().out
+    assert notebook_support.ensure_source_run("source", str(runs_dir), task="mnist-5k:5-9").path == other.path
+    assert notebook_support.load_run("source", str(runs_dir)).config["task"] == "mnist-5k:0-4"
+
+
+# ------------------------------------------------------------------------------------------------
+# Statistics in reports: every number with mean ± sd and n, paired differences with intervals
+# (hand-made runs, no training)
+# ------------------------------------------------------------------------------------------------
+
+
+class FakeRun:
+    """What comparisons and sweeps read from a run: name, config, test accuracy, history."""
+
+    def __init__(self, mode: str, seed: int, accuracy: float, curve: tuple[float, ...] = (0.5, 0.7, 0.8)):
+        self.name = f"{mode}-s{seed}"
+        self.config = {"mode": mode, "seed": seed}
+        self.test_accuracy = accuracy
+        self.transfer_report: dict = {}
+        self.history = [{"epoch": epoch, "accuracy": value, "val_accuracy": value, "seconds": 2.0}
+                        for epoch, value in enumerate(curve, start=1)]
+
+
+def fake_depth_sweep():
+    from workbench.config import RunConfig
+    from workbench.experiments import Sweep
+
+    base = RunConfig(kind="transfer", source="runs/source", task="mnist-5k:5-9", per_class=5)
+    sweep = Sweep("freeze_depth", "freeze depth", base, [0, 1, 2])
+    structure = {0: 0.60, 1: 0.62, 2: 0.58}
+    frozen = {(1, 0): 0.70, (1, 1): 0.74, (1, 2): 0.69, (4, 0): 0.40, (4, 1): 0.45, (4, 2): 0.38}
+    for seed in (0, 1, 2):
+        baseline = FakeRun("structure", seed, structure[seed])
+        for depth in (1, 4):
+            sweep.add(baseline, "structure", depth)
+        for depth in (1, 4):
+            sweep.add(FakeRun("parameter", seed, frozen[depth, seed]), "frozen (AnB)", depth)
+    return sweep
+
+
+def fake_comparison():
+    from workbench.config import RunConfig
+    from workbench.experiments import Comparison
+
+    base = RunConfig(kind="transfer", source="runs/source", task="mnist-5k:5-9", per_class=5)
+    comparison = Comparison(base, [0, 1, 2], ["structure", "parameter"])
+    for seed, (scratch, transferred) in enumerate([(0.60, 0.80), (0.62, 0.79), (0.58, 0.83)]):
+        comparison.runs.append(FakeRun("structure", seed, scratch, curve=(0.3, 0.5, 0.6)))
+        comparison.runs.append(FakeRun("parameter", seed, transferred, curve=(0.6, 0.75, 0.8)))
+    return comparison
+
+
+def test_mean_sd_text_carries_n_and_drops_the_sd_of_a_single_value():
+    from workbench.notebook_support import format_mean_sd
+
+    assert format_mean_sd({"mean": 0.8123, "sd": 0.0204, "n": 3}) == "0.812 ± 0.020 (n=3)"
+    assert format_mean_sd({"mean": 0.05, "sd": 0.01, "n": 3}, signed=True, with_n=False) == "+0.050 ± 0.010"
+    assert format_mean_sd({"mean": 0.8, "sd": 0.0, "n": 1}) == "0.800 (n=1)"
+    assert format_mean_sd({"mean": float("nan"), "sd": float("nan"), "n": 0}) == "n/a (n=0)"
+
+
+def test_sweep_differences_pair_each_point_with_structure_at_the_same_seed():
+    from workbench.notebook_support import sweep_differences, sweep_rows
+    from workbench.statistics import paired_difference
+
+    sweep = fake_depth_sweep()
+    differences = {row["x"]: row for row in sweep_differences(sweep)}
+    expected = paired_difference([0.70, 0.74, 0.69], [0.60, 0.62, 0.58])
+    assert differences[1]["mean"] == pytest.approx(expected["mean"])
+    assert (differences[1]["low"], differences[1]["high"]) == pytest.approx((expected["low"], expected["high"]))
+    assert differences[1]["significant"] and differences[1]["n"] == 3 and differences[1]["freeze_depth"] == 1
+    assert differences[4]["high"] < 0  # deep frozen blocks hurt, beyond seed noise
+    rows = sweep_rows(sweep)
+    assert [(row["series"], row["blocks copied (n)"]) for row in rows] == [
+        ("structure", "— (nothing copied)"), ("frozen (AnB)", 1), ("frozen (AnB)", 4)]
+    assert rows[1]["test accuracy (mean ± sd)"].startswith("0.710 ± ") and rows[1]["n (seeds)"] == 3
+    assert rows[1]["− structure, same seed (mean [95% CI])"] == (
+        f"+0.110 ± {expected['sd']:.3f} [{expected['low']:+.3f}, {expected['high']:+.3f}]")
+
+
+def test_sweep_difference_figure_draws_the_confidence_interval_as_error_bars():
+    from workbench.notebook_support import plot_depth_sweep, plot_sweep_differences, sweep_differences
+
+    sweep = fake_depth_sweep()
+    figure = plot_sweep_differences(sweep)
+    [trace] = figure.data
+    assert trace.name == "frozen (AnB)" and list(trace.x) == [1, 4]
+    rows = sweep_differences(sweep)
+    assert list(trace.error_y.array) == pytest.approx([row["high"] - row["mean"] for row in rows])
+    assert list(trace.error_y.arrayminus) == pytest.approx([row["mean"] - row["low"] for row in rows])
+    assert trace.customdata[0][1] == 3  # n in the hover text
+    curve = plot_depth_sweep(sweep)
+    assert [item.name for item in curve.data] == ["structure", "frozen (AnB)"]  # baseline first, as run
+    assert curve.data[1].line.color == trace.line.color  # a series keeps its colour across figures
+    assert "n=3 seeds" in curve.layout.title.text
+
+
+def test_sweep_key_numbers_name_the_best_and_deepest_n_with_their_intervals():
+    from workbench.notebook_support import depth_sweep_metrics, describe_depth_sweep
+
+    metrics = depth_sweep_metrics(fake_depth_sweep())
+    assert metrics["structure_accuracy"] == pytest.approx({"mean": 0.6, "sd": 0.02, "n": 3})
+    best, deepest = metrics["best_depth"]["frozen (AnB)"], metrics["deepest"]["frozen (AnB)"]
+    assert best["blocks copied"] == 1 and deepest["blocks copied"] == 4
+    assert best["difference vs structure"]["low"] > 0 and best["difference 95% CI"].startswith("[+")
+    text = describe_depth_sweep(fake_depth_sweep()).data
+    assert "best at n = 1, 0.710 ± 0.026 (n=3)" in text and "beats structure" in text
+    assert "worse than structure" in text
+
+
+def test_budget_key_numbers_give_the_best_mode_per_budget_and_its_paired_gain():
+    from workbench.config import RunConfig
+    from workbench.experiments import Sweep
+    from workbench.notebook_support import budget_sweep_metrics, describe_budget_sweep
+
+    sweep = Sweep("per_class", "labels per class", RunConfig(kind="transfer", source="s", task="mnist-5k:5-9"), [0, 1])
+    for seed in (0, 1):
+        for budget, scratch, transferred in ((1, 0.30, 0.50), (25, 0.90, 0.88)):
+            sweep.add(FakeRun("structure", seed, scratch + 0.01 * seed), "structure", budget)
+            sweep.add(FakeRun("parameter", seed, transferred + 0.02 * seed), "parameter", budget)
+    metrics = budget_sweep_metrics(sweep)["best_mode_by_budget"]
+    assert list(metrics) == ["1 per class", "25 per class"]
+    assert metrics["1 per class"]["best mode"] == "parameter"
+    assert metrics["1 per class"]["gain over structure"]["mean"] == pytest.approx(0.205)
+    assert metrics["1 per class"]["gain over structure"]["n"] == 2
+    assert metrics["25 per class"]["best mode"] == "structure" and "gain over structure" not in metrics["25 per class"]
+    assert "**1 per class**: parameter is best, 0.510 ± 0.014 (n=2)" in describe_budget_sweep(sweep).data
+
+
+def test_comparison_tables_give_paired_intervals_and_transfer_metrics_with_n():
+    from workbench.notebook_support import (
+        comparison_metrics,
+        describe_paired_differences,
+        paired_difference_rows,
+        transfer_metric_rows,
+    )
+
+    comparison = fake_comparison()
+    [row] = paired_difference_rows(comparison)
+    assert row["mode"] == "parameter" and row["n (seed pairs)"] == 3
+    assert row["95% CI"].startswith("[+") and row["verdict"].startswith("beats structure")
+    assert "beats structure" in describe_paired_differences(comparison).data
+    table = {entry["metric"].split(" (")[0]: entry for entry in transfer_metric_rows(comparison)}
+    assert table["jumpstart"]["parameter"] == "+0.300 ± 0.000 (n=3)"
+    assert table["asymptotic gain"]["parameter"].startswith("+0.207 ± ")
+    # 90% of structure's best (0.6) is 0.54: parameter reaches it after 1 epoch, structure after 3.
+    assert table["epochs to threshold"]["parameter"] == "1.00 ± 0.00 (n=3)"
+    assert table["epochs to threshold"]["structure (itself)"] == "3.00 ± 0.00 (n=3)"
+    assert table["seconds to threshold"]["structure (itself)"] == "6.00 ± 0.00 (n=3)"
+    assert table["jumpstart"]["structure (itself)"].startswith("—")
+    metrics = comparison_metrics(comparison)
+    assert metrics["difference_vs_structure"]["parameter"]["n"] == 3
+    assert metrics["difference_vs_structure_95%_CI"]["parameter"] == row["95% CI"]
