@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_RUNS := runs/demo
 
-.PHONY: setup test demo clean lab report
+.PHONY: setup test demo clean lab report bench
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -18,8 +18,13 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# Two pytest workers: much of a test's time is TensorFlow tracing, kernel and browser start-up,
+# which one process cannot spread over two cores. The quick report set is built once, in the
+# background, for both (tests/report_helpers.py). TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
+
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 demo: setup
 	rm -rf $(DEMO_RUNS)
@@ -31,6 +36,11 @@ demo: setup
 report: setup
 	@echo "$(BIN)/workbench report"; $(BIN)/workbench report; status=$$?; \
 		echo "Report index: file://$(CURDIR)/reports/index.html"; exit $$status
+
+# The six benchmarks of bench/ (README, "Benchmarks"): prints the figures and writes bench/RESULTS.md.
+# Tens of minutes on a 2-core CPU; BENCH_SKIP_REPORTS=1 leaves out the slowest, the report timing.
+bench: setup
+	$(BIN)/python bench/run_all.py $(if $(filter 1,$(BENCH_SKIP_REPORTS)),--skip-reports)
 
 # JupyterLab on 127.0.0.1 only, behind a random token (or LAB_TOKEN=...), opening the workbench panel.
 lab: setup

@@ -1,4 +1,5 @@
-"""Shared fixtures: a small source run trained once per test session, and browser discovery."""
+"""Shared fixtures: a small source run trained once per test session, and browser discovery; the
+quick report set starts building in the background as soon as a test that needs it is collected."""
 
 from __future__ import annotations
 
@@ -53,3 +54,15 @@ def chromium_arguments() -> list[str]:
     """Flags for headless Chromium on a machine with no network and, often, running as root."""
     return ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start the quick report set now and run its tests last, so it builds while the others run."""
+    from report_helpers import QUICK_REPORTS_FIXTURE, start_quick_reports
+
+    needing = [item for item in items if QUICK_REPORTS_FIXTURE in getattr(item, "fixturenames", ())]
+    if not needing:
+        return
+    start_quick_reports(config._tmp_path_factory)  # pytest's own factory: the same base folder as tmp_path
+    others = [item for item in items if QUICK_REPORTS_FIXTURE not in getattr(item, "fixturenames", ())]
+    items[:] = others + needing

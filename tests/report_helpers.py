@@ -1,13 +1,20 @@
 """The quick report set, built once per test session and shared by the report and browser tests.
 
-`workbench report --quick` over the real `reports/config.yaml` takes about two minutes on two cores
-(-j 2: 01 first, then 02, 03 and 04 two at a time), so it runs once: the first test that asks for
-it builds it; the others (in either file) reuse it.
+`workbench report --quick` over the real `reports/config.yaml` takes about two minutes on two cores,
+so it runs once per session, in the background: `conftest.py` starts it as soon as the collected
+tests include one that needs it (`start_quick_reports`), the report tests are moved to the end of
+the run, and the first of them waits for it (`build_quick_reports`). Under pytest-xdist the
+workers share one build through a folder beside their base temporary folders: whichever worker
+creates its lock file starts the build; every worker reads the same result.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,20 +55,46 @@ class QuickReports:
         return json.loads((self.output_dir / "index.json").read_text())
 
 
-_built: dict[str, QuickReports] = {}
+QUICK_REPORTS_FIXTURE = "quick_reports"
+BUILD_TIMEOUT_SECONDS = 1500
+
+
+def _shared_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.getbasetemp()
+    # Under xdist each worker's base folder is <session base>/popen-gwN: share their parent.
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return root / "quick-reports-shared"
+
+
+def start_quick_reports(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Start `workbench report --quick -j 2 -f FILE -p sample_count 6` in the background, once per session."""
+    folder = _shared_folder(tmp_path_factory)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(folder / "started", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return  # another worker started it
+    parameters_file = folder / "parameters.yaml"
+    parameters_file.write_text(PARAMETERS_FILE_TEXT)
+    command = [sys.executable, "-m", "workbench.cli",
+               "report", "--config", str(REPORT_CONFIG), "--quick", "--output-dir", str(folder / "reports"), "-j", "2",
+               "-f", str(parameters_file), "-p", "sample_count", str(CLI_SAMPLE_COUNT)]
+    # The exit code goes to a file last, written by a small wrapper, so that any process can wait for it.
+    wrapper = ("import subprocess, sys, pathlib; code = subprocess.call(sys.argv[2:]); "
+               "done = pathlib.Path(sys.argv[1]); partial = done.with_suffix('.partial'); "
+               "partial.write_text(str(code)); partial.replace(done)")
+    with (folder / "build.log").open("wb") as log:
+        subprocess.Popen([sys.executable, "-c", wrapper, str(folder / "exit-code"), *command],
+                         stdout=log, stderr=subprocess.STDOUT, cwd=REPOSITORY, start_new_session=True)
 
 
 def build_quick_reports(tmp_path_factory: pytest.TempPathFactory) -> QuickReports:
-    """Run `workbench report --quick -j 2 -f FILE -p sample_count 6` once per session."""
-    if "quick" not in _built:
-        from workbench.cli import main
-
-        parameters_file = tmp_path_factory.mktemp("report-parameters") / "parameters.yaml"
-        parameters_file.write_text(PARAMETERS_FILE_TEXT)
-        output_dir = tmp_path_factory.mktemp("quick-reports") / "reports"
-        exit_code = main([
-            "report", "--config", str(REPORT_CONFIG), "--quick", "--output-dir", str(output_dir), "-j", "2",
-            "-f", str(parameters_file), "-p", "sample_count", str(CLI_SAMPLE_COUNT),
-        ])
-        _built["quick"] = QuickReports(output_dir, exit_code)
-    return _built["quick"]
+    """The quick report set: started here if `conftest.py` has not started it, then waited for."""
+    start_quick_reports(tmp_path_factory)
+    folder = _shared_folder(tmp_path_factory)
+    deadline = time.monotonic() + BUILD_TIMEOUT_SECONDS
+    while not (folder / "exit-code").is_file():
+        if time.monotonic() > deadline:
+            pytest.fail(f"the quick report set did not finish in {BUILD_TIMEOUT_SECONDS} s; see {folder / 'build.log'}")
+        time.sleep(1)
+    return QuickReports(folder / "reports", int((folder / "exit-code").read_text()))

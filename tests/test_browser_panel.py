@@ -25,7 +25,7 @@ import pytest
 
 from workbench.runs import RUN_FILES, load_run
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPOSITORY / "notebooks" / "00_workbench.ipynb"
@@ -195,20 +195,22 @@ def drive_the_panel(page, port: int, token: str, runs: Path, shots: Path) -> Non
         raise AssertionError(f"the panel did not appear; cell outputs: {outputs}") from None
     freeze = panel.locator(".workbench-freeze")
     page.wait_for_function(
-        "() => document.querySelector('.workbench-freeze')?.textContent.includes('frozen blocks')")
+        "() => document.querySelector('.workbench-freeze')?.textContent.includes('frozen blocks')", timeout=150_000)
 
     # Pick a mode and a freeze depth: feature first (the slider is disabled there), then parameter, depth 2.
     mode_button = panel.locator(".workbench-mode button", has_text="feature")
     mode_button.click()
+    # Generous waits: every change round-trips through the kernel, which shares two cores with
+    # the other test worker (pytest -n 2).
     page.wait_for_function("() => document.querySelector('.workbench-freeze').textContent"
-                           ".includes('frozen blocks: conv1, conv2, conv3, dense1 ·')")
+                           ".includes('frozen blocks: conv1, conv2, conv3, dense1 ·')", timeout=150_000)
     panel.locator(".workbench-mode button", has_text="parameter").click()
     handle = panel.locator(".workbench-freeze-slider .noUi-handle")
     handle.focus()
     for _ in range(2):
         page.keyboard.press("ArrowRight")
     page.wait_for_function("() => document.querySelector('.workbench-freeze').textContent"
-                           ".includes('frozen blocks: conv1, conv2 ·')")
+                           ".includes('frozen blocks: conv1, conv2 ·')", timeout=150_000)
     assert "trainable" in freeze.inner_text() and "frozen parameters" in freeze.inner_text()
 
     panel.locator(".workbench-start button, button.workbench-start").first.click()

@@ -393,8 +393,8 @@ def test_verification_by_training_sweeps_the_scored_depths_and_correlates(monkey
 
     calls = {}
 
-    def fake_sweep(base_config, depths, seeds, include_fine_tuned, on_run_done=None, stop_event=None):
-        calls.update(base=base_config, depths=depths, seeds=seeds, include_fine_tuned=include_fine_tuned)
+    def fake_sweep(base_config, depths, seeds, include_fine_tuned, on_run_done=None, stop_event=None, jobs=1):
+        calls.update(base=base_config, depths=depths, seeds=seeds, include_fine_tuned=include_fine_tuned, jobs=jobs)
         points = ([{"series": SWEEP_SERIES_FROZEN, "x": depth, "mean": 0.6 + 0.1 * depth} for depth in depths]
                   + [{"series": "structure", "x": depth, "mean": 0.5} for depth in depths])
         runs = [SimpleNamespace(name=name) for name in ("v-structure-s0", "v-structure-s0", "v-frozen0-s0")]
@@ -404,8 +404,9 @@ def test_verification_by_training_sweeps_the_scored_depths_and_correlates(monkey
     scores = {"source_path": "runs/source", "task": TARGET_TASK, "per_class": 5, "seed": 3,
               "cut_points": [{"freeze_depth": depth, "logme": value, "probe_accuracy": accuracy}
                              for depth, value, accuracy in [(0, -0.5, 0.7), (1, -0.2, 0.9), (2, -0.3, 0.8)]]}
-    result = diagnostics.verify_by_training(scores, epochs=2, seeds=1, runs_dir=tmp_path, name="v")
+    result = diagnostics.verify_by_training(scores, epochs=2, seeds=1, runs_dir=tmp_path, name="v", jobs=2)
     base = calls["base"]
+    assert calls["jobs"] == 2
     assert (base.source, base.task, base.per_class, base.seed, base.epochs) == ("runs/source", TARGET_TASK, 5, 3, 2)
     assert calls["depths"] == [0, 1, 2] and calls["include_fine_tuned"] is False
     for correlation in result["correlations"].values():

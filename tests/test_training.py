@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -241,3 +243,32 @@ def test_resume_without_an_interrupted_run_is_a_readable_error(runs_dir: Path) -
 
     with pytest.raises(SourceRunError, match="No interrupted run named 'ghost'"):
         resume_run("ghost", runs_dir)
+
+
+def test_the_train_step_is_traced_once_per_run(source_run, runs_dir: Path, monkeypatch) -> None:
+    # Keras builds compiled metrics inside the first trace, which makes TensorFlow trace the step
+    # twice; the run builds them beforehand from the dataset's spec (a third of a short run's time).
+    import keras.src.backend.tensorflow.trainer as tensorflow_trainer
+
+    traces = []
+    original = tensorflow_trainer.TensorFlowTrainer.train_step
+
+    def counting_train_step(self, data):
+        traces.append(1)
+        return original(self, data)
+
+    monkeypatch.setattr(tensorflow_trainer.TensorFlowTrainer, "train_step", counting_train_step)
+    run = _transfer(source_run, runs_dir, mode="parameter", epochs=2, name="traced")
+    assert run.metrics["status"] == "finished"
+    assert len(traces) == 1
+
+
+def test_a_shared_source_model_is_read_once_until_its_file_changes(source_run, tmp_path: Path) -> None:
+    copy = load_run(shutil.copytree(source_run.path, tmp_path / "source"))
+    first = copy.load_model(shared=True)
+    assert copy.load_model(shared=True) is first
+    assert copy.load_model() is not first  # an ordinary load is always a fresh model
+    model_file = copy.path / "model.keras"
+    model_file.write_bytes(model_file.read_bytes())  # rewritten: a later modification time
+    os.utime(model_file, ns=(model_file.stat().st_atime_ns, model_file.stat().st_mtime_ns + 1_000_000))
+    assert copy.load_model(shared=True) is not first

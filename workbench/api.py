@@ -57,6 +57,7 @@ def compare(
     run_callbacks: Callable[[Any], Sequence[Any]] | None = None,
     on_run_done: Callable[[Run], None] | None = None,
     stop_event: threading.Event | None = None,
+    jobs: int = 1,
     **parameters: Any,
 ) -> Comparison:
     """Run structure, feature and parameter transfer on identical splits for each seed, e.g.
@@ -68,6 +69,8 @@ def compare(
         run_callbacks: makes extra Keras callbacks for each run.
         on_run_done: called with each finished run.
         stop_event: once set, stops the current run and starts no more.
+        jobs: runs trained at once in worker processes; callbacks then see epoch events only.
+            Defaults to 1.
         **parameters: any `RunConfig` field (source, task, per_class, epochs, freeze_depth, …);
             `name` becomes the prefix of the run names.
 
@@ -75,7 +78,7 @@ def compare(
         The comparison; `.format_table()` prints it, `.rows()` gives mean, sd and n per mode.
     """
     base = config_from_mapping({**parameters, "mode": "parameter"}, kind="transfer")
-    return run_comparison(base, seeds, modes, run_callbacks, on_run_done, stop_event)
+    return run_comparison(base, seeds, modes, run_callbacks, on_run_done, stop_event, jobs)
 
 
 def sweep_depth(
@@ -85,6 +88,7 @@ def sweep_depth(
     run_callbacks: Callable[[Any], Sequence[Any]] | None = None,
     on_run_done: Callable[[Run, Sweep], None] | None = None,
     stop_event: threading.Event | None = None,
+    jobs: int = 1,
     **parameters: Any,
 ) -> Sweep:
     """Freeze-depth sweep (Yosinski's AnB and AnB+ against the scratch baseline), e.g.
@@ -95,13 +99,14 @@ def sweep_depth(
         seeds: a count or a list of seeds. Defaults to 3.
         include_fine_tuned: also run AnB+ (copy n blocks, fine-tune all). Defaults to True.
         run_callbacks, on_run_done, stop_event: progress hooks and a stop flag.
+        jobs: runs trained at once in worker processes. Defaults to 1.
         **parameters: any `RunConfig` field; `name` becomes the prefix of the run names.
 
     Returns:
         The sweep; `.points()` feeds `figures.plot_sweep(points, "freeze_depth", "freeze depth")`.
     """
     base = config_from_mapping({**parameters, "mode": "parameter"}, kind="transfer")
-    return sweep_freeze_depth(base, depths, seeds, include_fine_tuned, run_callbacks, on_run_done, stop_event)
+    return sweep_freeze_depth(base, depths, seeds, include_fine_tuned, run_callbacks, on_run_done, stop_event, jobs)
 
 
 def sweep_budget(
@@ -111,6 +116,7 @@ def sweep_budget(
     run_callbacks: Callable[[Any], Sequence[Any]] | None = None,
     on_run_done: Callable[[Run, Sweep], None] | None = None,
     stop_event: threading.Event | None = None,
+    jobs: int = 1,
     **parameters: Any,
 ) -> Sweep:
     """Label-budget sweep (the data-efficiency curve), e.g.
@@ -121,13 +127,14 @@ def sweep_budget(
         seeds: a count or a list of seeds. Defaults to 3.
         modes: modes to run at each budget. Defaults to structure, feature, parameter.
         run_callbacks, on_run_done, stop_event: progress hooks and a stop flag.
+        jobs: runs trained at once in worker processes. Defaults to 1.
         **parameters: any `RunConfig` field.
 
     Returns:
         The sweep; `.points()` feeds `figures.plot_sweep(points, "per_class", "labels per class", log_x=True)`.
     """
     base = config_from_mapping({**parameters, "mode": "parameter"}, kind="transfer")
-    return sweep_label_budget(base, budgets, seeds, modes, run_callbacks, on_run_done, stop_event)
+    return sweep_label_budget(base, budgets, seeds, modes, run_callbacks, on_run_done, stop_event, jobs)
 
 
 def lr_find(min_lr: float = 1e-6, max_lr: float = 1.0, steps: int = 100, **parameters: Any) -> dict[str, Any]:
@@ -142,14 +149,31 @@ def lr_find(min_lr: float = 1e-6, max_lr: float = 1.0, steps: int = 100, **param
 
     Returns:
         learning_rates, losses, smoothed_losses and suggestion; `figures.plot_lr_find` draws it.
-    """
-    from workbench.fine_tuning import FineTuningPlan, find_learning_rate
-    from workbench.training import prepare_run
 
+    Raises:
+        ConfigError: for a range that is not 0 < min_lr < max_lr, fewer than 2 steps, or a bad parameter.
+    """
+    from workbench.fine_tuning import find_learning_rate
+    from workbench.training import compile_plan, prepare_run
+
+    _check_lr_range(min_lr, max_lr, steps)
     kind = "transfer" if parameters.get("source") else "pretrain"
     prepared = prepare_run(config_from_mapping(parameters, kind=kind))
-    plan = FineTuningPlan(prepared.model, prepared.blocks, prepared.config, prepared.freeze_depth)
-    plan.compile_model()
+    compile_plan(prepared)  # under the run's strategy, like a real run
     result = find_learning_rate(prepared.model, prepared.pipeline("train", shuffle=True), min_lr, max_lr, steps)
     result["config"] = prepared.config.to_dict()
     return result
+
+
+def _check_lr_range(min_lr: Any, max_lr: Any, steps: Any) -> None:
+    """The learning-rate finder sweeps geometrically upwards: 0 < min_lr < max_lr, at least 2 steps."""
+    from workbench.errors import ConfigError
+
+    numbers = [value for value in (min_lr, max_lr) if isinstance(value, (int, float)) and not isinstance(value, bool)]
+    if len(numbers) < 2 or not 0 < min_lr < max_lr <= 10:
+        raise ConfigError(
+            f"min_lr={min_lr!r}, max_lr={max_lr!r} is not a range 0 < min_lr < max_lr <= 10 to sweep upwards. "
+            "Pass e.g. --min-lr 1e-6 --max-lr 1."
+        )
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise ConfigError(f"steps={steps!r} must be a whole number of at least 2 batches. Pass e.g. --steps 100.")

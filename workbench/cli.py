@@ -53,11 +53,13 @@ examples:
 examples:
   workbench compare --source runs/source --task mnist-5k:5-9 --per-class 5 --seeds 3 --epochs 10
   workbench compare --source runs/source --task mnist-5k:5-9 --seeds 0,4,7 --modes structure,parameter --freeze-depth 2
+  workbench compare --source runs/source --task mnist-5k:5-9 --per-class 5 --seeds 5 -j 2
 """,
     "sweep-depth": """\
 examples:
   workbench sweep-depth --source runs/source --task mnist-5k:5-9 --per-class 5 --seeds 3 --epochs 10
   workbench sweep-depth --source runs/source --task mnist-5k:5-9 --depths 0,2,4 --seeds 2 --no-fine-tuned
+  workbench sweep-depth --source runs/source --task mnist-5k:5-9 --per-class 5 --seeds 3 -j 2
 
 For each n: copy the first n blocks and freeze them (AnB), or copy them and fine-tune everything
 (AnB+), against the structure baseline. Prints the table; writes the figure as offline HTML.
@@ -65,7 +67,7 @@ For each n: copy the first n blocks and freeze them (AnB), or copy them and fine
     "sweep-budget": """\
 examples:
   workbench sweep-budget --source runs/source --task mnist-5k:5-9 --budgets 1,2,5,10,25,50,all --seeds 3
-  workbench sweep-budget --source runs/source --task mnist-5k:5-9 --budgets 1,5 --modes feature,parameter
+  workbench sweep-budget --source runs/source --task mnist-5k:5-9 --budgets 1,5 --modes feature,parameter -j 2
 
 Every mode at every labels-per-class budget; the figure (log x) is written as offline HTML.
 """,
@@ -80,7 +82,7 @@ with these parameters would train, restores the weights, and suggests a rate.
     "rank": """\
 examples:
   workbench rank --sources runs/source --task mnist-5k:5-9 --per-class 5
-  workbench rank --sources runs/source --task mnist-5k:5-9 --per-class 5 --verify --epochs 3
+  workbench rank --sources runs/source --task mnist-5k:5-9 --per-class 5 --verify --epochs 3 -j 2
   workbench rank --sources runs/digits04,runs/fashion --task mnist-5k:5-9 --verify
 
 One source: LogME, LEEP and a linear probe at every cut point, in seconds, and a suggested freeze
@@ -114,9 +116,18 @@ A notebook that fails or times out is marked failed in the index; the others sti
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag gives one paragraph (the error and where the options are), like
+    every other bad input, instead of the whole usage block above it. The exit code stays 2."""
+
+    def error(self, message: str) -> Any:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}. Run `{self.prog} --help` for the options "
+                                  "and examples.\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for `workbench` and its subcommands."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="workbench",
         description="Transfer Learning Workbench: pretrain a Keras CNN, carry it to a new task by "
                     "parameter, feature or structure transfer, and compare the modes over seeds.",
@@ -145,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--seeds", default="3", help="a count (3 = seeds 0,1,2) or a list like 0,4,7 (default 3)")
     compare.add_argument("--modes", default="structure,feature,parameter",
                          help="comma list of modes to compare (default structure,feature,parameter)")
+    _add_jobs_argument(compare)
 
     sweep_depth = _subparser(commands, "sweep-depth", "freeze-depth sweep: AnB and AnB+ against the baseline, over seeds")
     _add_run_arguments(sweep_depth, default_task="mnist-5k:5-9", seed=False)
@@ -182,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--verify", action="store_true", help="also fine-tune for real and report rank correlations")
     rank.add_argument("--epochs", type=int, default=3, help="--verify: epochs per fine-tune (default 3)")
     rank.add_argument("--seeds", default="1", help="--verify: a count or a list of seeds (default 1)")
+    _add_jobs_argument(rank)
 
     resume = _subparser(commands, "resume", "continue a killed or interrupted run from its last finished epoch")
     resume.add_argument("name", help="the run's name (its --name, or the name it was given)")
@@ -211,6 +224,11 @@ def _add_run_arguments(parser: argparse.ArgumentParser, default_task: str, seed:
     parser.add_argument("--name", help="run directory name (default: made from mode, seed and time)")
     parser.add_argument("--runs-dir", help="folder holding run directories (default runs)")
     parser.add_argument("--overwrite", action="store_true", default=None, help="replace a run of the same name")
+    parser.add_argument("--strategy", help="where training runs: default (one device; the default), mirrored (every "
+                                           "local GPU) or multiworker (the machines in TF_CONFIG; the chief writes "
+                                           "the run). --batch-size is the global batch, split across replicas")
+    parser.add_argument("--precision", help="float32 (default), mixed_float16 (GPUs with tensor cores; slower on "
+                                            "CPU) or mixed_bfloat16; logits stay float32")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
                         help="papermill-style parameter, e.g. -p freeze_depth 2 (repeatable; wins over flags)")
     parser.add_argument("-f", "--parameters-file", help="YAML file of parameters (flags and -p override it)")
@@ -235,6 +253,12 @@ def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
 def _add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", default="3", help="a count (3 = seeds 0,1,2) or a list like 0,4,7 (default 3)")
     parser.add_argument("--figure", help="HTML file for the sweep figure (default <runs-dir>/<name>.html)")
+    _add_jobs_argument(parser)
+
+
+def _add_jobs_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-j", "--jobs", type=int, default=1,
+                        help="runs trained at once, in worker processes (default 1; on a CPU, 2 keeps two cores busy)")
 
 
 def collect_parameters(arguments: argparse.Namespace, skip: Sequence[str] = ()) -> dict[str, Any]:
@@ -288,6 +312,25 @@ def _train_one(kind: str, arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _start_distribution(strategy: str, jobs: Any = 1) -> None:
+    """Set up a multi-worker strategy before anything else in this process runs TensorFlow.
+
+    Only multiworker needs that; the other strategies are created by each run, in the process
+    that trains it (creating one here would take the GPUs for a process that, with -j N, only
+    hands runs to its workers).
+    """
+    if strategy != "multiworker":
+        return
+    if isinstance(jobs, int) and jobs > 1:
+        raise WorkbenchError(
+            f"strategy='multiworker' trains each run on every worker of the cluster together, so the runs cannot "
+            f"also be shared among -j {jobs} local processes. Pass -j 1 (the default) with --strategy multiworker."
+        )
+    from workbench.devices import distribution_strategy
+
+    distribution_strategy(strategy)
+
+
 def _pretrain(arguments: argparse.Namespace) -> int:
     return _train_one("pretrain", arguments)
 
@@ -318,28 +361,32 @@ def _compare(arguments: argparse.Namespace) -> int:
     from workbench.config import config_from_mapping
     from workbench.experiments import resolve_seeds, run_comparison
 
-    parameters = collect_parameters(arguments, skip=("seeds", "modes"))
+    parameters = collect_parameters(arguments, skip=("seeds", "modes", "jobs"))
+    jobs = parameters.pop("jobs", None) or arguments.jobs
     seeds = parameters.pop("seeds", None) or resolve_seeds(arguments.seeds)
     modes = parameters.pop("modes", None) or [mode.strip() for mode in arguments.modes.split(",") if mode.strip()]
     if isinstance(modes, str):
         modes = [mode.strip() for mode in modes.split(",")]
     base = config_from_mapping({**parameters, "mode": "parameter"}, kind="transfer")
+    _start_distribution(base.strategy, jobs)
     seed_list = resolve_seeds(seeds)
-    overall = tqdm(total=len(seed_list) * len(modes), desc="compare", unit="run", position=0, dynamic_ncols=True)
+    # delay: a study refused in its first second (a bad mode, budget or class) prints only its error.
+    overall = tqdm(total=len(seed_list) * len(modes), desc="compare", unit="run", position=0, dynamic_ncols=True,
+                   delay=1)
 
     def callbacks_for(config: Any) -> list[Any]:
-        return [EpochProgressBar(f"{config.mode} seed {config.seed}", position=1)]
+        return [EpochProgressBar(f"{config.mode} seed {config.seed}")]
 
     try:
         comparison = run_comparison(base, seed_list, modes, run_callbacks=callbacks_for,
-                                    on_run_done=lambda run: overall.update(1))
+                                    on_run_done=lambda run: overall.update(1), jobs=jobs)
     finally:
         overall.close()
     print(comparison.format_table())
     return 0
 
 
-SWEEP_OPTIONS = ("seeds", "modes", "depths", "budgets", "fine_tuned", "figure")
+SWEEP_OPTIONS = ("seeds", "modes", "depths", "budgets", "fine_tuned", "figure", "jobs")
 
 
 def _sweep(arguments: argparse.Namespace, kind: str) -> int:
@@ -355,22 +402,24 @@ def _sweep(arguments: argparse.Namespace, kind: str) -> int:
     seeds = resolve_seeds(options["seeds"])
     name = parameters.get("name") or f"sweep-{kind}-{_timestamp()}"
     base = config_from_mapping({**parameters, "name": name, "mode": "parameter"}, kind="transfer")
-    overall = tqdm(desc=f"sweep {kind}", unit="run", position=0, dynamic_ncols=True)
+    _start_distribution(base.strategy, options["jobs"])
+    overall = tqdm(desc=f"sweep {kind}", unit="run", position=0, dynamic_ncols=True, delay=1)
 
     def callbacks_for(config: Any) -> list[Any]:
-        return [EpochProgressBar(f"{config.name}", position=1)]
+        return [EpochProgressBar(f"{config.name}")]
 
     try:
         if kind == "depth":
             depths = _int_list(options["depths"], "depths") if options["depths"] is not None else None
             sweep = sweep_freeze_depth(base, depths, seeds, bool(options["fine_tuned"]), callbacks_for,
-                                       lambda run, sweep: overall.update(1))
+                                       lambda run, sweep: overall.update(1), jobs=options["jobs"])
             figure = plot_sweep(sweep.points(), "freeze_depth", "blocks copied (n)",
                                 title="Target test accuracy against the number of copied blocks")
         else:
             budgets = _budget_list(options["budgets"])
             modes = _text_list(options["modes"])
-            sweep = sweep_label_budget(base, budgets, seeds, modes, callbacks_for, lambda run, sweep: overall.update(1))
+            sweep = sweep_label_budget(base, budgets, seeds, modes, callbacks_for, lambda run, sweep: overall.update(1),
+                                       jobs=options["jobs"])
             figure = plot_sweep(sweep.points(), "per_class", "labels per class", log_x=True,
                                 title="Data efficiency: test accuracy against labels per class")
     finally:
@@ -472,14 +521,14 @@ def _rank(arguments: argparse.Namespace) -> int:
             if arguments.verify:
                 verified = diagnostics.verify_by_training(
                     scores, epochs=arguments.epochs, seeds=seeds, runs_dir=arguments.runs_dir,
-                    on_run_done=lambda run, sweep: progress.update(1))
+                    on_run_done=lambda run, sweep: progress.update(1), jobs=arguments.jobs)
         else:
             ranking = diagnostics.rank_sources(sources, arguments.task, **common)
             print(diagnostics.format_source_ranking(ranking))
             if arguments.verify:
                 verified = diagnostics.verify_sources_by_training(
                     ranking, arguments.task, per_class=arguments.per_class, epochs=arguments.epochs, seeds=seeds,
-                    runs_dir=arguments.runs_dir, on_run_done=lambda run, *rest: progress.update(1))
+                    runs_dir=arguments.runs_dir, on_run_done=lambda run, *rest: progress.update(1), jobs=arguments.jobs)
     finally:
         progress.close()
     if arguments.verify:

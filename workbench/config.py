@@ -32,6 +32,8 @@ UNFREEZE_KINDS = ("none", "gradual", "two-stage")
 BATCHNORM_POLICIES = ("frozen", "train")
 CACHE_CHOICES = ("auto", "on", "off")
 AUGMENTATIONS = ("flip", "rotate", "translate")
+STRATEGIES = ("default", "mirrored", "multiworker")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DEFAULT_SOURCE_TASK = "mnist-5k:0-4"
 DEFAULT_TARGET_TASK = "mnist-5k:5-9"
 
@@ -56,7 +58,8 @@ class RunConfig:
         per_class: training examples per class (the label budget); None takes all.
         validation_split: fraction of the training pool held out for validation. Defaults to 0.1.
         epochs: number of training epochs. Defaults to 5.
-        batch_size: mini-batch size. Defaults to 32.
+        batch_size: mini-batch size: the global batch, split across replicas under a distribution
+            strategy. Defaults to 32.
         learning_rate: Adam learning rate. Defaults to 1e-3.
         seed: seeds the splits, the label budget draw, the initial weights and shuffling.
         name: run directory name under `runs_dir`; None makes one from kind, mode and time.
@@ -81,6 +84,14 @@ class RunConfig:
             or "off". Defaults to "auto".
         augment: training-set augmentation, "none" or a comma list of flip, rotate, translate.
             Turns feature caching off. Defaults to "none".
+        strategy: where training runs: "default" (one device), "mirrored" (every local GPU, or every
+            local logical device when there is no GPU) or "multiworker" (several machines, each
+            running the same command, described by the TF_CONFIG environment variable; the chief
+            writes the run). `batch_size` is the global batch, split across the replicas. Defaults
+            to "default".
+        precision: the model's Keras dtype policy: "float32", "mixed_float16" (float16 compute with
+            loss scaling, for GPUs with tensor cores) or "mixed_bfloat16"; the logits layer always
+            computes in float32. Defaults to "float32".
     """
 
     kind: str = "pretrain"
@@ -109,6 +120,8 @@ class RunConfig:
     batchnorm: str = "frozen"
     cache_features: str = "auto"
     augment: str = "none"
+    strategy: str = "default"
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -122,6 +135,8 @@ class RunConfig:
                 f"--task {DEFAULT_TARGET_TASK}."
             )
         _check_choice("model", self.model, ARCHITECTURES)
+        _check_choice("strategy", self.strategy, STRATEGIES)
+        _check_choice("precision", self.precision, PRECISIONS)
         self.input_shape = _coerce_shape(self.input_shape)
         self.epochs = _check_int("epochs", self.epochs, minimum=1, fix="Pass --epochs 1 or more.")
         self.batch_size = _check_int("batch_size", self.batch_size, minimum=1, fix="Pass --batch-size 1 or more.")
@@ -258,7 +273,10 @@ def load_parameter_file(path: str | Path) -> dict[str, Any]:
     try:
         loaded = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
-        raise ConfigError(f"Parameter file {str(path)!r} is not valid YAML ({error}). Fix the file.") from None
+        raise ConfigError(
+            f"Parameter file {str(path)!r} is not valid YAML ({describe_yaml_error(error)}). Fix the file: one "
+            "`name: value` per line, e.g. `epochs: 3`."
+        ) from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
@@ -267,6 +285,13 @@ def load_parameter_file(path: str | Path) -> dict[str, Any]:
             "name: value lines. Write one `name: value` per line."
         )
     return loaded
+
+
+def describe_yaml_error(error: yaml.YAMLError) -> str:
+    """A YAML parse error on one line ("line 2, column 1: expected ...") for a one-paragraph message."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem
 
 
 def parse_parameter_value(text: str) -> Any:

@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import importlib.util
 import io
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,13 @@ EMBEDDED_DATASETS = ("mnist-5k", "digits")
 KERAS_DATASETS = ("cifar10", "cifar100", "mnist", "fashion_mnist")
 DATASETS = EMBEDDED_DATASETS + KERAS_DATASETS + ("folder",)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+# Folder images are decoded by TensorFlow (through keras.utils.image_dataset_from_directory), which
+# reads these formats whatever the file suffix says. Only JPEG and PNG decode to one channel; GIF,
+# BMP and WebP decode to three, so a folder holding any of them is read as RGB.
+DECODABLE_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP", "WEBP")
+ONE_CHANNEL_FORMATS = ("JPEG", "MPO", "PNG")
+# Pillow modes without colour: a folder whose images all have one of them is read as grayscale.
+GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 # Datasets that ship without a test split get one carved out with this fixed seed, so every run,
 # whatever its own seed, is scored on the same held-out images.
 TEST_SPLIT_SEED = 20_141_208
@@ -322,55 +330,107 @@ def _load_folder(root_text: str) -> Dataset:
             "class's images in a sub-folder named after the class."
         )
     roots = [train_root] + ([root / "test"] if has_splits else [])
-    first_image = _check_images(roots, class_names)
-    from PIL import Image
-
-    with Image.open(first_image) as image:
-        width, height = image.size
-        color_mode = "grayscale" if image.mode in ("L", "1", "I;16") else "rgb"
-    split_arrays = [_read_image_folder(split_root, class_names, (height, width), color_mode) for split_root in roots]
-    note = f"folder images read at {height}x{width} ({color_mode})"
+    survey = _check_images(root, roots, class_names)
+    height, width = survey.size
+    split_arrays = [_read_image_folder(split_root, class_names, survey.size, survey.color_mode) for split_root in roots]
+    notes = (f"folder images read at {height}x{width} ({survey.color_mode})",) + survey.notes
     if has_splits:
         (train_images, train_labels), (test_images, test_labels) = split_arrays
         return Dataset(f"folder:{root_text}", class_names, train_images, train_labels,
-                       test_images, test_labels, notes=(note, "train/ and test/ sub-folders are the splits"))
+                       test_images, test_labels, notes=notes + ("train/ and test/ sub-folders are the splits",))
     images, labels = split_arrays[0]
     split = _with_seeded_test_split(f"folder:{root_text}", class_names, images, labels,
                                     note="no train/ and test/ sub-folders: 20% per class held out with a fixed seed")
     return Dataset(split.name, split.class_names, split.train_images, split.train_labels,
-                   split.test_images, split.test_labels, notes=(note,) + split.notes)
+                   split.test_images, split.test_labels, notes=notes + split.notes)
 
 
-def _check_images(roots: list[Path], class_names: tuple[str, ...]) -> Path:
-    """Open every image once so that a broken file is named, not hidden in a tf.data error."""
-    from PIL import Image, UnidentifiedImageError
+@dataclass(frozen=True)
+class _FolderSurvey:
+    """What `_check_images` learned: the size every image is read at, the colour mode, notes."""
 
+    size: tuple[int, int]
+    color_mode: str
+    notes: tuple[str, ...]
+
+
+def _class_files(class_dir: Path) -> tuple[list[Path], list[Path]]:
+    """A class folder's image files (by suffix, sub-folders included, as Keras reads them) and its other files."""
+    images: list[Path] = []
+    others: list[Path] = []
+    for folder, _, names in sorted(os.walk(class_dir)):
+        for name in sorted(names):
+            (images if name.lower().endswith(IMAGE_SUFFIXES) else others).append(Path(folder) / name)
+    return images, others
+
+
+def _image_problem(path: Path) -> tuple[str | None, str, str, tuple[int, int]]:
+    """(why TensorFlow could not read the file, or None; its format; its Pillow mode; its (height, width))."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image_format, mode, (width, height) = str(image.format), image.mode, image.size
+            image.verify()
+    except Exception:  # noqa: BLE001 - Pillow raises several types for truncated or foreign files
+        return "not an image, or truncated", "", "", (0, 0)
+    if image_format not in DECODABLE_FORMATS:
+        return f"a {image_format} file, which TensorFlow cannot decode", image_format, mode, (height, width)
+    if image_format == "BMP" and mode == "1":
+        return "a 1-bit BMP, which TensorFlow cannot decode", image_format, mode, (height, width)
+    return None, image_format, mode, (height, width)
+
+
+def _check_images(root: Path, roots: list[Path], class_names: tuple[str, ...]) -> _FolderSurvey:
+    """Open every image once, so that a file TensorFlow cannot read is named, not hidden in a tf.data error.
+
+    Files without an image suffix (README.txt, .DS_Store, Thumbs.db) are skipped, as Keras skips
+    them, and counted in a note. A file with an image suffix must be a JPEG, PNG, GIF, BMP or WebP
+    image that decodes. Images in other colour modes (grayscale, palette, RGBA, CMYK, 16-bit) are
+    converted: the folder is read as grayscale only when no image has colour.
+    """
     bad: list[str] = []
-    first: Path | None = None
+    skipped: list[str] = []
+    modes: dict[str, int] = {}
+    formats: set[str] = set()
+    size: tuple[int, int] | None = None
     for split_root in roots:
         for class_name in class_names:
             class_dir = split_root / class_name
-            files = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if class_dir.is_dir() else []
+            files, others = _class_files(class_dir)
+            skipped += [str(path.relative_to(root)) for path in others]
             if not files:
+                found = f" (it holds only {', '.join(path.name for path in others[:3])})" if others else ""
                 raise DataError(
-                    f"Class folder {str(class_dir)!r} holds no images ({', '.join(IMAGE_SUFFIXES)}). "
+                    f"Class folder {str(class_dir)!r} holds no images ({', '.join(IMAGE_SUFFIXES)}){found}. "
                     "Add images or remove the folder."
                 )
             for path in files:
-                try:
-                    with Image.open(path) as image:
-                        image.verify()
-                except (UnidentifiedImageError, OSError, SyntaxError):
-                    bad.append(str(path))
-                else:
-                    first = first or path
+                problem, image_format, mode, image_size = _image_problem(path)
+                if problem:
+                    bad.append(f"{path} ({problem})")
+                    continue
+                size = size or image_size
+                modes[mode] = modes.get(mode, 0) + 1
+                formats.add(image_format)
     if bad:
         raise DataError(
-            f"{len(bad)} image file(s) cannot be read: {', '.join(bad[:5])}"
-            f"{' …' if len(bad) > 5 else ''}. Delete or replace them, then run again."
+            f"{len(bad)} image file(s) cannot be read: {', '.join(bad[:5])}{' …' if len(bad) > 5 else ''}. "
+            "Delete them, or save them again as PNG or JPEG (e.g. `PIL.Image.open(path).convert('RGB')"
+            ".save('image.png')`), then run again."
         )
-    assert first is not None  # every class folder had at least one readable file
-    return first
+    assert size is not None  # every class folder held at least one readable image
+    gray = all(mode in GRAYSCALE_MODES for mode in modes) and formats <= set(ONE_CHANNEL_FORMATS)
+    color_mode, native = ("grayscale", "L") if gray else ("rgb", "RGB")
+    notes = []
+    converted = {mode: count for mode, count in modes.items() if mode != native}
+    if converted:
+        notes.append(f"{sum(converted.values())} image(s) in mode(s) {', '.join(sorted(converted))} converted to "
+                     f"{color_mode}")
+    if skipped:
+        notes.append(f"{len(skipped)} file(s) without an image suffix skipped: {', '.join(skipped[:3])}"
+                     f"{' …' if len(skipped) > 3 else ''}")
+    return _FolderSurvey(size, color_mode, tuple(notes))
 
 
 def _read_image_folder(
@@ -385,9 +445,16 @@ def _read_image_folder(
             color_mode=color_mode, image_size=size, batch_size=256, shuffle=False,
         )
     images, labels = [], []
-    for image_batch, label_batch in dataset:
-        images.append(np.clip(np.round(image_batch.numpy()), 0, 255).astype(np.uint8))
-        labels.append(label_batch.numpy().astype(np.int64))
+    try:
+        for image_batch, label_batch in dataset:
+            images.append(np.clip(np.round(image_batch.numpy()), 0, 255).astype(np.uint8))
+            labels.append(label_batch.numpy().astype(np.int64))
+    except Exception as error:  # noqa: BLE001 - a decode failure `_check_images` did not foresee
+        reason = str(getattr(error, "message", error)).strip().splitlines()[-1][:200]
+        raise DataError(
+            f"TensorFlow could not decode an image under {str(split_root)!r} ({reason}). Save every image there "
+            "as PNG or JPEG (e.g. `PIL.Image.open(path).convert('RGB').save('image.png')`) and run again."
+        ) from None
     return np.concatenate(images), np.concatenate(labels)
 
 
@@ -449,6 +516,31 @@ def prepare_task(
         per_class=per_class,
         seed=seed,
         notes=list(dataset.notes),
+    )
+
+
+def adaptable_input_shape(input_shape: Any, model_description: str) -> tuple[int, int, int]:
+    """A model's input shape (batch axis left out) as the (height, width, channels) images are adapted to.
+
+    The pipeline adapts images in two ways only: it resizes them to a fixed height and width, and
+    converts between grayscale and RGB (`adapt_images`). A model whose input is not an image of
+    fixed size with 1 or 3 channels cannot be fed.
+
+    Args:
+        input_shape: e.g. `model.input_shape[1:]`.
+        model_description: names the model in the error, e.g. "The model of source run 'runs/x'".
+
+    Raises:
+        DataError: naming the model, its input shape and what the pipeline can adapt to.
+    """
+    shape = tuple(input_shape)
+    if (len(shape) == 3 and all(isinstance(size, int) and size > 0 for size in shape) and shape[2] in (1, 3)):
+        return shape  # type: ignore[return-value]
+    raise DataError(
+        f"{model_description} takes inputs of shape {shape} (batch axis left out), which images cannot be adapted "
+        "to: the pipeline only resizes images to a fixed HEIGHTxWIDTH and converts between grayscale and RGB, so "
+        "the model must take (height, width, 1) or (height, width, 3) images with fixed sides. Pick a source run "
+        "trained by `workbench pretrain` (`workbench runs` lists them), or pretrain one."
     )
 
 

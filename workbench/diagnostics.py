@@ -1296,6 +1296,7 @@ def verify_by_training(
     name: str | None = None,
     on_run_done: Any = None,
     stop_event: Any = None,
+    jobs: int = 1,
     **parameters: Any,
 ) -> dict[str, Any]:
     """Run the real fine-tunes behind a `score_blocks` result and report how well each score ranked them.
@@ -1311,6 +1312,7 @@ def verify_by_training(
         runs_dir: where the sweep's runs are written. Defaults to "runs".
         name: prefix of the run names. Defaults to a time stamp.
         on_run_done, stop_event: progress hook (run, sweep) and stop flag, as for the sweep.
+        jobs: fine-tunes trained at once in worker processes. Defaults to 1.
         **parameters: further `RunConfig` fields (learning_rate, batch_size, …).
 
     Returns:
@@ -1332,7 +1334,7 @@ def verify_by_training(
         "runs_dir": str(runs_dir), "name": name, "mode": "parameter"}, kind="transfer")
     depth_list = [int(row["freeze_depth"]) for row in block_scores["cut_points"]] if depths is None else list(depths)
     sweep = sweep_freeze_depth(base, depth_list, seeds, include_fine_tuned=False,
-                               on_run_done=on_run_done, stop_event=stop_event)
+                               on_run_done=on_run_done, stop_event=stop_event, jobs=jobs)
     points = sweep.points()
     return {"correlations": verify_cut_points(block_scores, points), "points": points,
             # The structure baseline is drawn at every depth but trained once: list each run once.
@@ -1370,6 +1372,7 @@ def verify_sources_by_training(
     name: str | None = None,
     on_run_done: Any = None,
     stop_event: Any = None,
+    jobs: int = 1,
     **parameters: Any,
 ) -> dict[str, Any]:
     """Fine-tune every ranked source on the task and report how well each score ranked them.
@@ -1388,6 +1391,7 @@ def verify_sources_by_training(
         runs_dir: where the runs are written. Defaults to "runs".
         name: prefix of the run names; each source's name is appended. Defaults to a time stamp.
         on_run_done, stop_event: called with each finished run; stop flag.
+        jobs: a source's seeds trained at once in worker processes. Defaults to 1.
         **parameters: further `RunConfig` fields (freeze_depth, learning_rate, …).
 
     Returns:
@@ -1416,7 +1420,7 @@ def verify_sources_by_training(
         base = config_from_mapping({**parameters, "source": row["source_path"], "task": task, "per_class": per_class,
                                     "epochs": epochs, "runs_dir": str(runs_dir), "name": f"{prefix}-{row['source']}",
                                     "mode": "parameter"}, kind="transfer")
-        comparison = run_comparison(base, seeds, [mode], on_run_done=on_run_done, stop_event=stop_event)
+        comparison = run_comparison(base, seeds, [mode], on_run_done=on_run_done, stop_event=stop_event, jobs=jobs)
         accuracies[str(row["source"])] = summarize([run.test_accuracy for run in comparison.runs])["mean"]
         runs += [run.name for run in comparison.runs]
         stopped = stopped or comparison.stopped

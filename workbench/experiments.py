@@ -19,6 +19,7 @@ import numpy as np
 
 from workbench.config import MODES, RunConfig
 from workbench.errors import ConfigError
+from workbench.parallel import check_jobs, train_runs
 from workbench.runs import Run
 from workbench.statistics import paired_difference, summarize, transfer_metrics
 
@@ -124,21 +125,39 @@ def resolve_seeds(seeds: int | Sequence[int]) -> list[int]:
     """`3` → [0, 1, 2]; a list is taken as it is.
 
     Raises:
-        ConfigError: for fewer than one seed, a negative or repeated seed.
+        ConfigError: for text or items that are not whole numbers, fewer than one seed, a negative
+            or repeated seed.
     """
-    if isinstance(seeds, str):
-        text = seeds.strip()
-        seeds = int(text) if text.isdigit() else [int(part) for part in text.split(",") if part.strip()]
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+    given = seeds
+    try:
+        if isinstance(seeds, str):
+            text = seeds.strip()
+            seeds = int(text) if text.isdigit() else [_whole_number(part) for part in text.split(",") if part.strip()]
+        if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+            resolved = None
+        else:
+            resolved = [_whole_number(seed) for seed in seeds]
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"seeds={given!r} is neither a count nor a list of whole numbers. Pass --seeds 3 (seeds 0, 1, 2) "
+            "or a list like 0,4,7."
+        ) from None
+    if resolved is None:
         if seeds < 1:
             raise ConfigError(f"seeds={seeds} must be at least 1. Pass --seeds 3 (seeds 0, 1, 2) or a list like 0,4,7.")
         return list(range(int(seeds)))
-    resolved = [int(seed) for seed in seeds]
     if not resolved or min(resolved) < 0 or len(set(resolved)) != len(resolved):
         raise ConfigError(
             f"seeds={list(seeds)!r} must be one or more different non-negative integers. Pass --seeds 3 or 0,4,7."
         )
     return resolved
+
+
+def _whole_number(value: Any) -> int:
+    """`value` as an int when it is one (3, "3", 3.0); TypeError or ValueError otherwise."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(value)
+    return int(str(value).strip()) if isinstance(value, str) else int(value)
 
 
 def run_comparison(
@@ -148,6 +167,7 @@ def run_comparison(
     run_callbacks: Callable[[RunConfig], Sequence[Any]] | None = None,
     on_run_done: Callable[[Run], None] | None = None,
     stop_event: threading.Event | None = None,
+    jobs: int = 1,
 ) -> Comparison:
     """Run every mode at every seed on identical splits and collect the results.
 
@@ -159,30 +179,26 @@ def run_comparison(
         run_callbacks: makes extra Keras callbacks for each run (progress bars, live curves).
         on_run_done: called with each finished run.
         stop_event: once set, the current run stops and no further run starts.
+        jobs: runs trained at once, in worker processes (`workbench.parallel`); with more than
+            one, `run_callbacks` see epoch events only. Defaults to 1.
 
     Returns:
-        The `Comparison` of every run that finished or was stopped.
+        The `Comparison` of every run that finished or was stopped, in seed-then-mode order.
 
     Raises:
         ConfigError: for an unknown mode or bad seeds, before any training.
     """
-    from workbench.training import train_run
-
     seed_list = resolve_seeds(seeds)
     _check_modes(modes)
+    check_jobs(jobs)
     prefix = base_config.name or f"compare-{_stamp()}"
     comparison = Comparison(base_config, seed_list, list(modes))
-    for seed in seed_list:
-        for mode in modes:
-            if stop_event is not None and stop_event.is_set():
-                comparison.stopped = True
-                return comparison
-            config = config_for_mode(base_config, mode, seed=seed, name=f"{prefix}-{mode}-s{seed}")
-            extra = list(run_callbacks(config)) if run_callbacks else []
-            run = train_run(config, callbacks=extra, stop_event=stop_event)
-            comparison.runs.append(run)
-            if on_run_done:
-                on_run_done(run)
+    configs = [config_for_mode(base_config, mode, seed=seed, name=f"{prefix}-{mode}-s{seed}")
+               for seed in seed_list for mode in modes]
+    done = (lambda index, run: on_run_done(run)) if on_run_done else None
+    runs = train_runs(configs, jobs, run_callbacks, done, stop_event)
+    comparison.runs = [run for run in runs if run is not None]
+    comparison.stopped = bool(stop_event is not None and stop_event.is_set())
     return comparison
 
 
@@ -271,6 +287,7 @@ def sweep_freeze_depth(
     run_callbacks: Callable[[RunConfig], Sequence[Any]] | None = None,
     on_run_done: Callable[[Run, Sweep], None] | None = None,
     stop_event: threading.Event | None = None,
+    jobs: int = 1,
 ) -> Sweep:
     """Yosinski et al.'s (2014) study: copy the first n blocks, then freeze them (AnB) or fine-tune
     everything (AnB+), for each n, against the structure (from-scratch) baseline.
@@ -280,7 +297,7 @@ def sweep_freeze_depth(
         depths: the n to try. Defaults to 0..(number of blocks below the head).
         seeds: a count or a list. Defaults to 3.
         include_fine_tuned: also run AnB+. Defaults to True.
-        run_callbacks, on_run_done, stop_event: as for `run_comparison`.
+        run_callbacks, on_run_done, stop_event, jobs: as for `run_comparison`.
 
     Returns:
         The sweep; the structure baseline is series "structure", repeated at every n.
@@ -309,7 +326,7 @@ def sweep_freeze_depth(
                 plan.append((SWEEP_SERIES_FINE_TUNED, depth, config_for_mode(
                     base_config, "parameter", seed=seed, copy_depth=depth, freeze_depth=0,
                     name=f"{prefix}-finetuned{depth}-s{seed}")))
-    return _run_plan(sweep, plan, depth_list, run_callbacks, on_run_done, stop_event)
+    return _run_plan(sweep, plan, depth_list, run_callbacks, on_run_done, stop_event, jobs)
 
 
 def sweep_label_budget(
@@ -320,6 +337,7 @@ def sweep_label_budget(
     run_callbacks: Callable[[RunConfig], Sequence[Any]] | None = None,
     on_run_done: Callable[[Run, Sweep], None] | None = None,
     stop_event: threading.Event | None = None,
+    jobs: int = 1,
 ) -> Sweep:
     """The data-efficiency curve: every mode at every labels-per-class budget, over seeds.
 
@@ -328,7 +346,7 @@ def sweep_label_budget(
         budgets: labels per class; None means every training example. Defaults to 1, 2, 5, 10, 25, 50, all.
         seeds: a count or a list. Defaults to 3.
         modes: modes to run. Defaults to structure, feature, parameter.
-        run_callbacks, on_run_done, stop_event: as for `run_comparison`.
+        run_callbacks, on_run_done, stop_event, jobs: as for `run_comparison`.
 
     Returns:
         The sweep, x = labels per class (for "all": the per-class count of the training pool).
@@ -346,7 +364,7 @@ def sweep_label_budget(
             for mode in modes:
                 plan.append((mode, budget, config_for_mode(
                     base_config, mode, seed=seed, per_class=budget, name=f"{prefix}-{mode}-b{budget or 'all'}-s{seed}")))
-    return _run_plan(sweep, plan, None, run_callbacks, on_run_done, stop_event)
+    return _run_plan(sweep, plan, None, run_callbacks, on_run_done, stop_event, jobs)
 
 
 def _run_plan(
@@ -356,22 +374,29 @@ def _run_plan(
     run_callbacks: Callable[[RunConfig], Sequence[Any]] | None,
     on_run_done: Callable[[Run, Sweep], None] | None,
     stop_event: threading.Event | None,
+    jobs: int = 1,
 ) -> Sweep:
-    from workbench.training import train_run
-
-    for series, x, config in plan:
-        if stop_event is not None and stop_event.is_set():
-            sweep.stopped = True
-            break
-        extra = list(run_callbacks(config)) if run_callbacks else []
-        run = train_run(config, callbacks=extra, stop_event=stop_event)
+    def add(index: int, run: Run) -> None:
+        series, x, _ = plan[index]
         if x is None and repeat_at is not None:
             for depth in repeat_at:  # the baseline does not depend on n: one run, drawn at every n
                 sweep.add(run, series, depth)
         else:
             sweep.add(run, series, x if x is not None else _per_class_of(run))
+
+    def done(index: int, run: Run) -> None:
+        add(index, run)
         if on_run_done:
             on_run_done(run, sweep)
+
+    check_jobs(jobs)
+    runs = train_runs([config for _, _, config in plan], jobs, run_callbacks, done, stop_event)
+    # Parallel runs finish in any order; the sweep keeps the plan's order, as a serial one would.
+    sweep.runs, sweep.coordinates = [], []
+    for index, run in enumerate(runs):
+        if run is not None:
+            add(index, run)
+    sweep.stopped = bool(stop_event is not None and stop_event.is_set())
     return sweep
 
 

@@ -105,6 +105,19 @@ def assign_colors(labels: Iterable[str]) -> dict[str, str]:
     return colors
 
 
+def plain_text(value: Any) -> str:
+    """`value` as plotly text that shows exactly as typed.
+
+    plotly renders a subset of HTML in titles, axis labels, legend entries and hover text (`<b>`,
+    `<br>`, `<a href>`, ...), so a class or run name such as `<b>cat</b>` or
+    `<img src=x onerror=alert(1)>` would be interpreted (or silently dropped). Escaping `&`, `<`
+    and `>` makes plotly show the literal characters. Every user-supplied string (class names, run
+    names and labels, block names, task names) goes through this before it reaches a figure.
+    """
+    # html.escape(text, quote=False), written out: this module imports nothing but numpy and plotly.
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def empty_figure(message: str, title: str | None = None) -> go.Figure:
     """Builds a blank figure with a centred message, for "no data yet" states.
 
@@ -210,13 +223,13 @@ def _add_curve_traces(
                     y=values,
                     customdata=[[duration] for duration in seconds],
                     mode="lines+markers",
-                    name=f"{label} ({split})",
+                    name=f"{plain_text(label)} ({split})",
                     legendgroup=str(label),
                     showlegend=show_legend,
                     line={"color": colors[label], "dash": dash, "width": 2},
                     marker={"size": 5},
                     hovertemplate=(
-                        f"<b>{label}</b><br>{split} {metric}: %{{y:.4f}}<br>"
+                        f"<b>{plain_text(label)}</b><br>{split} {metric}: %{{y:.4f}}<br>"
                         f"epoch %{{x}}{timing}<extra></extra>"
                     ),
                 ),
@@ -380,7 +393,7 @@ def plot_comparison(
             textposition="inside",
             insidetextanchor="middle",
             textangle=0,
-            customdata=[[label, count] for label, count in zip(labels, counts)],
+            customdata=[[plain_text(label), count] for label, count in zip(labels, counts)],
             hovertemplate=(
                 f"<b>%{{customdata[0]}}</b><br>mean {metric_name}: %{{y:.4f}}"
                 "<br>%{text}<extra></extra>"
@@ -401,7 +414,7 @@ def plot_comparison(
             seed = seeds[index] if index < len(seeds) else "?"
             point_x.append(position + offset)
             point_y.append(values[index])
-            point_data.append([label, seed])
+            point_data.append([plain_text(label), seed])
     figure.add_trace(
         go.Scatter(
             x=point_x,
@@ -430,7 +443,7 @@ def plot_comparison(
             "title": {"text": "Configuration"},
             "tickmode": "array",
             "tickvals": positions,
-            "ticktext": labels,
+            "ticktext": [plain_text(label) for label in labels],
             "range": [-0.5, len(rows) - 0.5],
         },
         yaxis=yaxis,
@@ -503,12 +516,12 @@ def plot_sweep(
                     for sd, point in zip(deviations, members)
                 ],
                 mode="lines+markers",
-                name=series,
+                name=plain_text(series),
                 legendgroup=series,
                 line={"color": colors[series], "width": 2},
                 marker={"size": 7},
                 hovertemplate=(
-                    f"<b>{series}</b><br>{x_title}: %{{x}}<br>{y_title}: %{{y:.3f}} "
+                    f"<b>{plain_text(series)}</b><br>{x_title}: %{{x}}<br>{y_title}: %{{y:.3f}} "
                     "± %{customdata[0]} (n=%{customdata[1]})<extra></extra>"
                 ),
             )
@@ -568,7 +581,7 @@ def plot_confusion_matrix(
         ValueError: If the matrix is not square or does not match `class_names` in size.
     """
     counts = np.asarray(matrix, dtype=float)
-    names = [str(name) for name in class_names]
+    names = [plain_text(name) for name in class_names]
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.shape[0] != len(names):
         raise ValueError(
             f"The confusion matrix has shape {counts.shape} but there are {len(names)} class "
@@ -684,7 +697,8 @@ def plot_sample_predictions(
     figure = make_subplots(
         rows=row_count,
         cols=column_count,
-        subplot_titles=[f"{true} → {predicted}" for true, predicted in zip(true_names, predicted_names)],
+        subplot_titles=[f"{plain_text(true)} → {plain_text(predicted)}"
+                        for true, predicted in zip(true_names, predicted_names)],
         horizontal_spacing=0.02,
         vertical_spacing=min(0.3 / row_count, 0.08),
     )
@@ -694,8 +708,8 @@ def plot_sample_predictions(
                 z=rgb_images[index].tolist(),
                 name=f"sample {index}",
                 hovertemplate=(
-                    f"sample {index}<br>true: {true_names[index]}<br>"
-                    f"predicted: {predicted_names[index]}<extra></extra>"
+                    f"sample {index}<br>true: {plain_text(true_names[index])}<br>"
+                    f"predicted: {plain_text(predicted_names[index])}<extra></extra>"
                 ),
             ),
             row=index // column_count + 1,
@@ -746,15 +760,15 @@ def summarize_blocks(layers: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
 
 def _describe_block(block: Mapping[str, Any]) -> str:
     """Hover text for one block: one line per layer with its transfer action."""
-    lines = [f"<b>{block['block']}</b>"]
+    lines = [f"<b>{plain_text(block['block'])}</b>"]
     for layer in block["layers"]:
         state = "trainable" if layer.get("trainable", True) else "frozen"
         line = (
-            f"{layer.get('layer', '?')}: {layer.get('action', '?')}, {state}, "
+            f"{plain_text(layer.get('layer', '?'))}: {plain_text(layer.get('action', '?'))}, {state}, "
             f"{int(layer.get('params', 0) or 0):,} params"
         )
         if layer.get("reason"):
-            line += f" ({layer['reason']})"
+            line += f" ({plain_text(layer['reason'])})"
         lines.append(line)
     return "<br>".join(lines)
 
@@ -776,7 +790,7 @@ def plot_transfer_report(report: Mapping[str, Any]) -> go.Figure:
     title = f"Weight transfer: {trainable_total:,} trainable, {frozen_total:,} frozen parameters"
     if not blocks:
         return empty_figure("No weight-transfer report yet", title="Weight transfer")
-    block_names = [block["block"] for block in blocks]
+    block_names = [plain_text(block["block"]) for block in blocks]
     hover_texts = [_describe_block(block) for block in blocks]
     figure = go.Figure()
     for state, key, color in (
@@ -857,11 +871,11 @@ def plot_paired_differences(rows: Sequence[Mapping[str, Any]], title: str | None
         mean, low, high = (_to_float(row.get(key)) for key in ("mean", "low", "high"))
         has_interval = math.isfinite(low) and math.isfinite(high)
         figure.add_trace(go.Scatter(
-            x=[mean], y=[str(row["mode"])], mode="markers", name=str(row["mode"]),
+            x=[mean], y=[plain_text(row["mode"])], mode="markers", name=plain_text(row["mode"]),
             marker={"color": MODE_COLORS.get(find_mode(str(row["mode"])) or "", FALLBACK_COLORS[0]), "size": 11},
             error_x={"type": "data", "symmetric": False, "array": [high - mean if has_interval else 0.0],
                      "arrayminus": [mean - low if has_interval else 0.0], "visible": has_interval},
-            hovertemplate=f"{row['mode']}: %{{x:+.3f}} (n={row.get('n', 0)})<extra></extra>",
+            hovertemplate=f"{plain_text(row['mode'])}: %{{x:+.3f}} (n={row.get('n', 0)})<extra></extra>",
         ))
     figure.add_vline(x=0, line={"color": "#555555", "dash": "dash"})
     figure.update_layout(template=TEMPLATE, title=title, showlegend=False,
@@ -927,13 +941,15 @@ def plot_drift_heatmap(drifts: Sequence[Mapping[str, Any]], title: str | None = 
             text = "fresh" if origin == "fresh" else (_format_value(value) if math.isfinite(value) else "")
             value_row.append(value if math.isfinite(value) else None)
             text_row.append(text)
-            hover_row.append(f"<b>{label}</b><br>block {block} ({state}, {origin})<br>drift: {text or 'n/a'}")
+            hover_row.append(f"<b>{plain_text(label)}</b><br>block {plain_text(block)} ({state}, {origin})<br>"
+                             f"drift: {text or 'n/a'}")
         values.append(value_row)
         texts.append(text_row)
         hovers.append(hover_row)
     figure = go.Figure(
         go.Heatmap(
-            z=values, x=blocks, y=labels, text=texts, texttemplate="%{text}", hovertext=hovers,
+            z=values, x=[plain_text(block) for block in blocks], y=[plain_text(label) for label in labels],
+            text=texts, texttemplate="%{text}", hovertext=hovers,
             hovertemplate="%{hovertext}<extra></extra>", colorscale=DRIFT_COLORSCALE, zmin=0,
             colorbar={"title": {"text": "‖ΔW‖ / ‖W‖"}},
         )
@@ -979,14 +995,14 @@ def plot_cka_by_block(curves: Any, title: str | None = None) -> go.Figure:
     for label, rows in series.items():
         figure.add_trace(
             go.Scatter(
-                x=[str(row["block"]) for row in rows],
+                x=[plain_text(row["block"]) for row in rows],
                 y=[_to_float(row.get("cka")) for row in rows],
                 customdata=[[int(row.get("examples", 0) or 0)] for row in rows],
                 mode="lines+markers",
-                name=label,
+                name=plain_text(label),
                 line={"color": colors[label], "width": 2},
                 marker={"size": 8},
-                hovertemplate=f"<b>{label}</b><br>block %{{x}}<br>CKA %{{y:.3f}} "
+                hovertemplate=f"<b>{plain_text(label)}</b><br>block %{{x}}<br>CKA %{{y:.3f}} "
                               "(%{customdata[0]} images)<extra></extra>",
             )
         )
@@ -1017,9 +1033,10 @@ def plot_cka_matrix(matrix: Mapping[str, Any], title: str | None = None) -> go.F
     Raises:
         ValueError: If the matrix does not have one row per block of a and one column per block of b.
     """
-    label_a, label_b = str(matrix.get("label_a", "model A")), str(matrix.get("label_b", "model B"))
+    label_a, label_b = plain_text(matrix.get("label_a", "model A")), plain_text(matrix.get("label_b", "model B"))
     title = title or f"Linear CKA: {label_a} × {label_b}"
-    blocks_a, blocks_b = [str(b) for b in matrix.get("blocks_a", [])], [str(b) for b in matrix.get("blocks_b", [])]
+    blocks_a = [plain_text(block) for block in matrix.get("blocks_a", [])]
+    blocks_b = [plain_text(block) for block in matrix.get("blocks_b", [])]
     values = np.asarray(matrix.get("cka", []), dtype=float)
     if not blocks_a or not blocks_b:
         return empty_figure("No CKA matrix yet", title=title)
@@ -1060,11 +1077,11 @@ def plot_feature_projection(projection: Mapping[str, Any], title: str | None = N
         A scatter plot; clicking a class in the legend hides or shows it.
     """
     method = {"pca": "PCA", "tsne": "t-SNE"}.get(str(projection.get("method", "")), str(projection.get("method", "")))
-    title = title or f"{method} of the features at block {projection.get('block', '?')}"
+    title = title or f"{method} of the features at block {plain_text(projection.get('block', '?'))}"
     labels = [int(label) for label in projection.get("labels", [])]
     if not labels:
         return empty_figure("No features to project yet", title=title)
-    names = [str(name) for name in projection.get("class_names", [])]
+    names = [plain_text(name) for name in projection.get("class_names", [])]
     x, y = np.asarray(projection["x"], dtype=float), np.asarray(projection["y"], dtype=float)
     label_array = np.asarray(labels)
     figure = go.Figure()
@@ -1103,13 +1120,13 @@ def plot_block_scores(result: Mapping[str, Any], title: str | None = None) -> go
         Bars (left axis, 0..1) and a line on a second axis, since the two scores have different
         units; the suggested freeze depth's bar is highlighted and annotated.
     """
-    title = title or (f"Transferability of {result.get('source', 'the source')} to "
-                      f"{result.get('task', 'the target')} per freeze depth")
+    title = title or (f"Transferability of {plain_text(result.get('source', 'the source'))} to "
+                      f"{plain_text(result.get('task', 'the target'))} per freeze depth")
     rows = list(result.get("cut_points", []))
     if not rows:
         return empty_figure("No scores yet", title=title)
     suggested = result.get("suggested_freeze_depth")
-    x = [f"{row['freeze_depth']}: {row['block']}" for row in rows]
+    x = [f"{row['freeze_depth']}: {plain_text(row['block'])}" for row in rows]
     figure = make_subplots(specs=[[{"secondary_y": True}]])
     figure.add_trace(
         go.Bar(
@@ -1170,7 +1187,7 @@ def plot_source_ranking(rows: Sequence[Mapping[str, Any]], score: str = "logme",
     figure = go.Figure(
         go.Bar(
             x=[_to_float(row.get(score)) for row in ordered],
-            y=_unique_labels([str(row.get("source", "?")) for row in ordered]),
+            y=[plain_text(label) for label in _unique_labels([str(row.get("source", "?")) for row in ordered])],
             orientation="h",
             marker={"color": SCORE_COLORS[score]},
             customdata=[[_format_value(_to_float(row.get(name))) for name in ("logme", "leep", "probe_accuracy")]
@@ -1216,7 +1233,7 @@ def plot_verification(
         go.Scatter(
             x=[_to_float(point["score"]) for point in points],
             y=[_to_float(point["accuracy"]) for point in points],
-            text=[str(point.get("label", "")) for point in points],
+            text=[plain_text(point.get("label", "")) for point in points],
             mode="markers+text",
             textposition="top center",
             marker={"color": MODE_COLORS["parameter"], "size": 10},

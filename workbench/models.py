@@ -57,6 +57,9 @@ def build_model(
 ) -> Any:
     """Build a classifier that ends in a logits `Dense` layer named `head`.
 
+    Layers take the current Keras dtype policy (a run sets it with
+    `workbench.devices.precision_policy`); the head always computes its logits in float32.
+
     Args:
         architecture: "seed-cnn", "mobilenet_v2" or "resnet50".
         num_classes: number of output logits.
@@ -99,7 +102,8 @@ def _build_seed_cnn(num_classes: int, input_shape: tuple[int, int, int]) -> Any:
     x = layers.Conv2D(64, 3, activation="relu", name="conv3_conv")(x)
     x = layers.Flatten(name="conv3_flatten")(x)
     x = layers.Dense(64, activation="relu", name="dense1_dense")(x)
-    outputs = layers.Dense(num_classes, name=HEAD_BLOCK)(x)
+    # Logits in float32 whatever the run's precision: a float16 softmax cross-entropy loses accuracy.
+    outputs = layers.Dense(num_classes, name=HEAD_BLOCK, dtype="float32")(x)
     return keras.Model(inputs, outputs, name="seed_cnn")
 
 
@@ -138,7 +142,7 @@ def _build_backbone(architecture: str, num_classes: int, input_shape: tuple[int,
             "weights file saved for include_top=False."
         ) from None
     x = layers.GlobalAveragePooling2D(name="head_pool")(backbone.output)
-    outputs = layers.Dense(num_classes, name=HEAD_BLOCK)(x)
+    outputs = layers.Dense(num_classes, name=HEAD_BLOCK, dtype="float32")(x)  # float32 logits, as above
     return keras.Model(inputs, outputs, name=architecture)
 
 

@@ -16,6 +16,7 @@ inside a kernel, and the HTML report would come out with blank figures.
 from __future__ import annotations
 
 import functools
+import html
 import itertools
 import json
 import logging
@@ -120,10 +121,47 @@ def table(rows: Sequence[Mapping[str, Any]], caption: str | None = None) -> Any:
 
 
 def markdown(text: str) -> Any:
-    """Text as displayable Markdown, for prose that quotes computed numbers."""
+    """Text as displayable Markdown, for prose that quotes computed numbers.
+
+    nbconvert passes raw HTML in Markdown through to the report as it is, and this prose quotes
+    user-supplied strings (tasks, folder paths, run names), so `&`, `<` and `>` outside code spans
+    are escaped: a name such as `<img src=x onerror=alert(1)>` shows as typed. Quote a value as
+    code with `code_span`.
+    """
     from IPython.display import Markdown
 
-    return Markdown(text)
+    return Markdown(escape_markdown_html(text))
+
+
+def escape_markdown_html(text: str) -> str:
+    """Escape `&`, `<` and `>` in Markdown text, leaving code spans (which Markdown escapes itself) alone."""
+    # re.split with a group alternates text (even indices) and backtick runs (odd indices); a code
+    # span runs from a backtick run to the next run of the same length.
+    parts = re.split(r"(`+)", str(text))
+    escaped: list[str] = []
+    index = 0
+    while index < len(parts):
+        part = parts[index]
+        if index % 2:
+            closing = next((later for later in range(index + 2, len(parts), 2) if parts[later] == part), None)
+            if closing is not None:
+                escaped.append("".join(parts[index:closing + 1]))
+                index = closing + 1
+                continue
+            escaped.append(part)
+        else:
+            escaped.append(html.escape(part, quote=False))
+        index += 1
+    return "".join(escaped)
+
+
+def code_span(value: Any) -> str:
+    """`value` as a Markdown code span that its own backticks cannot end early."""
+    text = str(value)
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    padding = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{padding}{text}{padding}{fence}"
 
 
 def describe_tasks(
@@ -425,7 +463,7 @@ def describe_run(run: Run) -> Any:
     validation = f" (best validation accuracy {best:.3f})" if best is not None else ""
     return markdown(
         f"Test accuracy on the {metrics.get('test_examples', '?')} held-out test images of "
-        f"`{run.config.get('task')}`: **{run.test_accuracy:.3f}**{validation}; "
+        f"{code_span(run.config.get('task'))}: **{run.test_accuracy:.3f}**{validation}; "
         f"{_epochs(len(run.history))}, status {run.status}."
     )
 
@@ -455,8 +493,8 @@ def choose_tasks(preset: str | None, source_task: str, target_task: str) -> dict
     if preset is None or not str(preset).strip():
         return {
             "source_task": source_task, "target_task": target_task, "preset": "",
-            "description": (f"Source task `{source_task}` → target task `{target_task}`, as given. The "
-                            "task-distance presets (`-p preset near` or `-p preset far`) replace both:\n\n"
+            "description": (f"Source task {code_span(source_task)} → target task {code_span(target_task)}, as "
+                            "given. The task-distance presets (`-p preset near` or `-p preset far`) replace both:\n\n"
                             + describe_presets()),
         }
     chosen = get_preset(preset)

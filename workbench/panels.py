@@ -1606,10 +1606,11 @@ class TransferPanel:
         """Draw a diagnosis: the selected run's drift on top, other diagnosed runs of its source below."""
         others = [other["drift"] for name, other in self._diagnoses.items()
                   if name != result["run"] and other["source"] == result["source"]]
+        source, label = figures.plain_text(result["source"]), figures.plain_text(result["label"])
         drift = figures.plot_drift_heatmap([result["drift"], *others],
-                                           title=f"Weight drift from the source {result['source']}, per block")
+                                           title=f"Weight drift from the source {source}, per block")
         _replace_figure(self.drift_figure, drift)
-        cka = figures.plot_cka_by_block(result["cka"], title=f"Linear CKA per block: {result['label']}")
+        cka = figures.plot_cka_by_block(result["cka"], title=f"Linear CKA per block: {label}")
         cka.update_layout(height=340)
         _replace_figure(self.cka_figure, cka)
         self.diagnose_info.value = format_diagnosis_summary(result)

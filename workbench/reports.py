@@ -329,6 +329,7 @@ def validate_parameters(notebook: str, values: Mapping[str, Any]) -> None:
     """
     from workbench.data import parse_task
     from workbench.experiments import resolve_seeds
+    from workbench.presets import get_preset
 
     for name, value in values.items():
         try:
@@ -340,8 +341,36 @@ def validate_parameters(notebook: str, values: Mapping[str, Any]) -> None:
                 raise ConfigError(f"sample_count={value!r} must be a whole number of at least 1. Pass -p sample_count 16.")
             elif name in _RUN_CONFIG_FIELDS and not (value is None and name.endswith("per_class")):
                 RunConfig(**{_RUN_CONFIG_FIELDS[name]: value})
+            elif name == "preset" and value not in (None, ""):
+                get_preset(value)
+            elif name in ("depths", "budgets", "modes") and value is not None:
+                check_sweep_list(name, value)
         except WorkbenchError as error:
             raise ReportError(f"Notebook {notebook}: parameter {name}={value!r} is not usable: {error}") from None
+
+
+def check_sweep_list(name: str, value: Any) -> None:
+    """Check a sweep notebook's list parameter: `depths` (n >= 0), `budgets` (n >= 1 or "all"), `modes`.
+
+    Raises:
+        ConfigError: for a value that is not a list, or an item outside what the sweep accepts.
+    """
+    from workbench.config import MODES
+
+    examples = {"depths": "[0, 2, 4]", "budgets": "[1, 5, all]", "modes": "[structure, parameter]"}
+    fix = f'Pass a YAML list, e.g. -p {name} "{examples[name]}".'
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ConfigError(f"{name}={value!r} is not a non-empty list. {fix}")
+    if name == "modes":
+        bad = [item for item in value if item not in MODES]
+        allowed = ", ".join(MODES)
+    else:
+        lowest = 0 if name == "depths" else 1
+        bad = [item for item in value if not (name == "budgets" and item in ("all", None)) and (
+            isinstance(item, bool) or not isinstance(item, int) or item < lowest)]
+        allowed = "whole numbers from 0" if name == "depths" else "whole numbers from 1, or all"
+    if bad:
+        raise ConfigError(f"{name}={value!r} holds {', '.join(repr(item) for item in bad)}; allowed: {allowed}. {fix}")
 
 
 def order_notebooks(plans: Sequence[NotebookPlan]) -> list[NotebookPlan]:

@@ -32,6 +32,10 @@ HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "sec
 TEMPORARY_PREFIX = ".tmp-"
 
 
+# One model per process: the source of the current study (see `Run.load_model(shared=True)`).
+_shared_model: dict[str, Any] = {}
+
+
 @dataclass
 class Run:
     """A finished (or stopped) run read back from its directory."""
@@ -63,12 +67,25 @@ class Run:
         """Where the trained model is saved."""
         return self.path / "model.keras"
 
-    def load_model(self, compile: bool = False) -> Any:
+    def load_model(self, compile: bool = False, shared: bool = False) -> Any:
         """Load the trained model with Keras' safe mode on (no arbitrary code from the file).
+
+        Args:
+            compile: restore the training configuration too. Defaults to False.
+            shared: return the model most recently loaded from this very file (same path, size and
+                modification time) instead of reading it again: a study transfers from one source
+                many times. The caller must only read it. Defaults to False.
 
         Raises:
             SourceRunError: when the run holds no model.
         """
+        if shared and not compile:
+            key = self._model_file_key()
+            if key is None:
+                return self.load_model()  # no file: the usual readable error
+            if _shared_model.get("key") != key:
+                _shared_model.update(key=key, model=self.load_model())
+            return _shared_model["model"]
         import keras
 
         import workbench.models  # noqa: F401 - registers the workbench's custom layers
@@ -92,6 +109,13 @@ class Run:
                 f"{str(self.model_path)!r} cannot be loaded ({type(error).__name__}: {text[:200]}). The file is "
                 "truncated or not a Keras 3 model; train the run again (`workbench pretrain` / `workbench transfer`)."
             ) from None
+
+    def _model_file_key(self) -> tuple[str, int, int] | None:
+        try:
+            status = self.model_path.stat()
+        except OSError:
+            return None
+        return str(self.model_path.resolve()), status.st_size, status.st_mtime_ns
 
     def summary(self) -> dict[str, Any]:
         """One row of key figures for tables (`workbench runs`, the panel)."""

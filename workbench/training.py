@@ -5,12 +5,14 @@ Read `train_run` top to bottom: it is the one training path every front end uses
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _datetime
 import json
 import os
 import platform
 import secrets
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -24,9 +26,17 @@ import numpy as np
 from workbench import __version__
 from workbench.callbacks import HistoryRecorder, NanGuard, StopOnEvent
 from workbench.config import RunConfig, config_from_mapping, save_config
-from workbench.data import TaskData, describe_adaptation, make_pipeline, prepare_task
+from workbench.data import TaskData, adaptable_input_shape, describe_adaptation, make_pipeline, prepare_task
+from workbench.devices import (
+    describe_distribution,
+    distribution_strategy,
+    is_chief,
+    model_scope,
+    replica_count,
+    shard_by_data,
+)
 from workbench.errors import ConfigError, SourceRunError
-from workbench.fine_tuning import FineTuningPlan, fit_head_on_cached_features
+from workbench.fine_tuning import FineTuningPlan, build_metrics_before_fit, fit_head_on_cached_features
 from workbench.models import Block, architecture_of, build_model, count_parameters, model_blocks
 from workbench.runs import TEMPORARY_PREFIX, Run, load_run, write_history, write_json
 from workbench.transfer_modes import format_transfer_report, transfer_model
@@ -45,38 +55,68 @@ class PreparedRun:
     source: Run | None
     transfer_report: dict[str, Any] | None
     batch_size: int
+    strategy: Any = None  # the tf.distribute strategy the model was built under
 
     def pipeline(self, split: str, shuffle: bool, augment: str = "none") -> Any:
-        """The split's tf.data pipeline (None for an empty validation split)."""
+        """The split's tf.data pipeline (None for an empty validation split), sharded by data
+        across multi-worker replicas."""
         images, labels = getattr(self.task_data, split)
         if not len(labels):
             return None
         batch_size = self.batch_size if split == "train" else self.batch_size * 4
-        return make_pipeline(images, labels, self.input_shape, batch_size, shuffle=shuffle,
-                             seed=self.config.seed, augment=augment)
+        return shard_by_data(make_pipeline(images, labels, self.input_shape, batch_size, shuffle=shuffle,
+                                           seed=self.config.seed, augment=augment))
 
 
 def prepare_run(config: RunConfig) -> PreparedRun:
     """Check every input and build the model: the source run, the task, the transfer.
 
+    The model is built under the run's distribution strategy and with its precision (dtype
+    policy); the global dtype policy is put back afterwards.
+
     Raises:
         WorkbenchError: for any bad input; nothing has been written yet.
     """
+    strategy = distribution_strategy(config.strategy)
     source = load_run(config.source, config.runs_dir) if config.kind == "transfer" else None
-    source_model = source.load_model() if source else None
-    input_shape = tuple(source_model.input_shape[1:]) if source_model is not None else config.input_shape
+    # The source model is only read (its weights are copied into the new model), so it is loaded
+    # outside the strategy: mirroring it would put one more copy of it on every device.
+    source_model = source.load_model(shared=True) if source else None
+    input_shape = (adaptable_input_shape(source_model.input_shape[1:], f"The model of source run {str(source.path)!r}")
+                   if source_model is not None else config.input_shape)
     config = config.replace(input_shape=input_shape, source=str(source.path) if source else None)
     task_data = prepare_task(config.task, config.per_class, config.validation_split, config.seed)
-    if source_model is not None:
-        model, transfer_report = transfer_model(source_model, config.mode, task_data.num_classes, config.freeze_depth,
-                                                seed=config.seed, copy_depth=config.copy_depth,
-                                                batchnorm=config.batchnorm)
-        freeze_depth = transfer_report["freeze_depth"]
-    else:
-        model = build_model(config.model, task_data.num_classes, input_shape, config.weights, seed=config.seed)
-        transfer_report, freeze_depth = None, 0
+    with model_scope(strategy, config.precision):
+        if source_model is not None:
+            model, transfer_report = transfer_model(source_model, config.mode, task_data.num_classes,
+                                                    config.freeze_depth, seed=config.seed,
+                                                    copy_depth=config.copy_depth, batchnorm=config.batchnorm)
+            freeze_depth = transfer_report["freeze_depth"]
+        else:
+            model = build_model(config.model, task_data.num_classes, input_shape, config.weights, seed=config.seed)
+            transfer_report, freeze_depth = None, 0
+    batch_size = effective_batch_size(config.batch_size, len(task_data.train[1]), replica_count(strategy))
     return PreparedRun(config, task_data, model, model_blocks(model), freeze_depth, input_shape, source,
-                       transfer_report, effective_batch_size(config.batch_size, len(task_data.train[1])))
+                       transfer_report, batch_size, strategy)
+
+
+def compile_plan(prepared: PreparedRun) -> FineTuningPlan:
+    """Build the run's `FineTuningPlan` and compile its model, under the run's strategy.
+
+    The optimizer must be created in the same strategy scope as the model so that its slots are
+    mirrored like the weights. For a mixed_float16 model `compile()` wraps the optimizer in a
+    `LossScaleOptimizer`; it is built here, so its loss-scale variables exist (and are
+    checkpointed and restored) from the start rather than from the first train step.
+
+    Returns:
+        The plan; `prepared.model.optimizer` is the optimizer that trains (the plan's, or its wrapper).
+    """
+    with prepared.strategy.scope():
+        plan = FineTuningPlan(prepared.model, prepared.blocks, prepared.config, prepared.freeze_depth)
+        plan.compile_model()
+        if not prepared.model.optimizer.built:
+            prepared.model.optimizer.build(prepared.model.trainable_variables)
+    return plan
 
 
 def train_run(
@@ -103,6 +143,8 @@ def train_run(
     Raises:
         WorkbenchError: for any bad input, before anything is written.
     """
+    # First: a multi-worker strategy must exist before any other TensorFlow operation runs.
+    strategy = distribution_strategy(config.strategy)
     run_name = config.name or _default_run_name(config)
     final_path = Path(config.runs_dir) / run_name
     if final_path.exists() and not config.overwrite:
@@ -110,8 +152,32 @@ def train_run(
             f"Run {str(final_path)!r} already exists. Pass another --name, or --overwrite to replace it."
         )
     prepared = prepare_run(config.replace(name=run_name))
+    if not is_chief(strategy):
+        return _train_as_worker(prepared, final_path, callbacks, stop_event)
     temporary = Path(config.runs_dir) / f"{TEMPORARY_PREFIX}{run_name}-{secrets.token_hex(4)}"
     return _train(prepared, temporary, final_path, callbacks, stop_event, checkpoint=None)
+
+
+def _train_as_worker(
+    prepared: PreparedRun, final_path: Path, callbacks: Sequence[Any], stop_event: threading.Event | None
+) -> Run:
+    """A non-chief worker of a multi-worker run: the same steps as the chief, into a throwaway folder.
+
+    Every worker must run every step the chief runs (training, evaluation and saving can all use
+    collective operations that wait for every worker), so this one writes a whole run too, the
+    standard Keras multi-worker pattern, but into a temporary folder outside `runs_dir` that is
+    deleted at the end; only the chief writes the run directory.
+
+    Returns:
+        The run as this worker saw it, with `path` set to where the chief writes it.
+    """
+    scratch = Path(tempfile.mkdtemp(prefix="workbench-worker-"))
+    try:
+        run = _train(prepared, scratch / "training", scratch / final_path.name, callbacks, stop_event,
+                     checkpoint=None)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return dataclasses.replace(run, path=final_path)
 
 
 def interrupted_runs(runs_dir: str | Path = "runs") -> dict[str, Path]:
@@ -151,6 +217,12 @@ def resume_run(
         )
     temporary = candidates[name]
     config = config_from_mapping(json.loads((temporary / "config.json").read_text()))
+    if config.strategy == "multiworker":
+        raise ConfigError(
+            f"Run {name!r} was trained with strategy='multiworker'. Resuming it would need every worker to "
+            "restore the same checkpoint at the same moment, which `resume` does not do. Start the run again "
+            f"on every worker, and delete {str(temporary)!r}."
+        )
     with np.load(temporary / CHECKPOINT_FILE, allow_pickle=False) as archive:
         checkpoint = {key: archive[key] for key in archive.files}
     prepared = prepare_run(config)
@@ -211,12 +283,13 @@ def _train(
     config, model = prepared.config, prepared.model
     # Trainability changes take effect when the train step is traced, so the plan freezes blocks
     # first and compiles after.
-    plan = FineTuningPlan(model, prepared.blocks, config, prepared.freeze_depth)
-    plan.compile_model()
+    plan = compile_plan(prepared)
     cached = config.uses_feature_cache()
     initial_epoch, rows = (0, [])
+    # model.optimizer, not plan.optimizer: with mixed_float16 it is the LossScaleOptimizer around
+    # the plan's, and its loss scale belongs in the checkpoint too.
     if checkpoint is not None and not cached:
-        initial_epoch, rows = _restore_checkpoint(model, plan.optimizer, checkpoint)
+        initial_epoch, rows = _restore_checkpoint(model, model.optimizer, checkpoint)
 
     history = HistoryRecorder(initial_rows=rows)
     stopper = StopOnEvent(stop_event or threading.Event())
@@ -228,14 +301,19 @@ def _train(
         fit_started = time.perf_counter()
         if cached:
             # Training a head on cached features takes seconds: no checkpoints, a resume restarts it.
-            fit_head_on_cached_features(model, lambda split, shuffle: prepared.pipeline(split, shuffle),
-                                        config.epochs, config.learning_rate, prepared.batch_size, config.seed,
-                                        run_callbacks)
+            # The head model and its optimizer are created inside, so under the run's strategy.
+            with prepared.strategy.scope():
+                fit_head_on_cached_features(model, lambda split, shuffle: prepared.pipeline(split, shuffle),
+                                            config.epochs, config.learning_rate, prepared.batch_size, config.seed,
+                                            run_callbacks)
         else:
             schedule = plan.callback()
-            saver = EpochCheckpoint(temporary, plan.optimizer, history, nan_guard)
+            saver = EpochCheckpoint(temporary, model.optimizer, history, nan_guard)
+            train_data = prepared.pipeline("train", shuffle=True, augment=config.augment)
+            with prepared.strategy.scope():  # metric variables too must belong to the run's strategy
+                build_metrics_before_fit(model, train_data)
             model.fit(
-                prepared.pipeline("train", shuffle=True, augment=config.augment),
+                train_data,
                 validation_data=prepared.pipeline("validation", shuffle=False),
                 epochs=config.epochs,
                 initial_epoch=initial_epoch,
@@ -278,14 +356,23 @@ def _train(
 MIN_STEPS_PER_EPOCH = 8
 
 
-def effective_batch_size(batch_size: int, train_examples: int) -> int:
-    """The batch size actually used: small enough that an epoch has `MIN_STEPS_PER_EPOCH` updates.
+def effective_batch_size(batch_size: int, train_examples: int, replicas: int = 1) -> int:
+    """The (global) batch size actually used: small enough that an epoch has `MIN_STEPS_PER_EPOCH`
+    updates, and a multiple of the replica count.
 
     With a label budget of 5 per class, a batch of 32 would make each epoch a single update, and
     ten epochs ten updates: too few for a new head to learn anything, which would make every
-    comparison at small budgets measure the step count instead of the transfer.
+    comparison at small budgets measure the step count instead of the transfer. Under a
+    distribution strategy each batch is split across the replicas, so it is rounded down to a
+    multiple of their number (and is at least one example per replica).
+
+    Args:
+        batch_size: the configured global batch size.
+        train_examples: the number of training examples.
+        replicas: replicas sharing each batch. Defaults to 1.
     """
-    return max(1, min(batch_size, train_examples // MIN_STEPS_PER_EPOCH))
+    batch = max(1, min(batch_size, train_examples // MIN_STEPS_PER_EPOCH))
+    return max(replicas, batch - batch % replicas)
 
 
 def evaluate_model(model: Any, task_data: TaskData, input_shape: tuple[int, int, int], batch_size: int) -> dict[str, Any]:
@@ -296,7 +383,8 @@ def evaluate_model(model: Any, task_data: TaskData, input_shape: tuple[int, int,
         (rows = true class, columns = predicted), class_names and test_examples.
     """
     images, labels = task_data.test
-    logits = model.predict(make_pipeline(images, labels, input_shape, batch_size), verbose=0)
+    # Sharded by data, multi-worker prediction gathers every worker's share back in input order.
+    logits = model.predict(shard_by_data(make_pipeline(images, labels, input_shape, batch_size)), verbose=0)
     logits = logits.astype(np.float64)
     predictions = logits.argmax(axis=1)
     # Cross-entropy from logits with a stable log-softmax, matching the training loss.
@@ -347,9 +435,15 @@ def _manifest(prepared: PreparedRun, train_seconds: float, total_seconds: float,
 
     config, task_data, model, source = prepared.config, prepared.task_data, prepared.model, prepared.source
     notes = []
-    if prepared.batch_size != config.batch_size:
-        notes.append(f"batch size {config.batch_size} reduced to {prepared.batch_size} so that each epoch of "
-                     f"{len(task_data.train[1])} examples has at least {MIN_STEPS_PER_EPOCH} updates")
+    train_examples = len(task_data.train[1])
+    capped = effective_batch_size(config.batch_size, train_examples)
+    if capped != config.batch_size:
+        notes.append(f"batch size {config.batch_size} reduced to {capped} so that each epoch of "
+                     f"{train_examples} examples has at least {MIN_STEPS_PER_EPOCH} updates")
+    distribution = describe_distribution(config.strategy, prepared.strategy, prepared.batch_size, config.precision)
+    if prepared.batch_size != capped:
+        notes.append(f"batch size {capped} changed to {prepared.batch_size}, a multiple of the "
+                     f"{distribution['replicas']} replicas that share each batch")
     return {
         "workbench_version": __version__,
         "created": _datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -360,6 +454,7 @@ def _manifest(prepared: PreparedRun, train_seconds: float, total_seconds: float,
         "input_shape": list(prepared.input_shape),
         "input_adaptation": describe_adaptation(task_data.image_shape, prepared.input_shape),
         "batch_size": prepared.batch_size,
+        "distribution": distribution,
         "notes": notes,
         "data": task_data.summary(),
         "source_run": str(source.path) if source else None,

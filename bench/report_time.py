@@ -1,0 +1,113 @@
+"""Benchmark 5: wall time of regenerating the reports, `workbench report` with its defaults and with
+`--quick`.
+
+Each runs as its own `workbench report -o TMPDIR` process (so the reports and runs in the
+repository stay untouched), from the start of the process to its exit: the notebooks through
+papermill, the HTML rendering and the index. Where the time went is printed beside it: each
+notebook's papermill duration and its slowest cells (the rest is kernel start-up, HTML rendering
+and the index). Goals on a 2-core CPU: defaults ≤ 5 min, `--quick` ≤ 90 s. Slow (minutes):
+`make bench BENCH_SKIP_REPORTS=1` leaves it out.
+
+    .venv/bin/python bench/report_time.py [--repeats 1] [--only quick|defaults]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import common
+
+GOALS = {"defaults": 300.0, "quick": 90.0}
+
+
+def time_report(quick: bool) -> tuple[float, int, str, list[dict]]:
+    """Seconds one `workbench report` process takes, its exit status, its stderr's tail, and where
+    the time went (`notebook_timings`)."""
+    output_dir = tempfile.mkdtemp(prefix="bench-report-")
+    script = Path(sys.executable).with_name("workbench")  # the console script beside this interpreter
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "workbench.cli"]
+    command += ["report", "--no-log-output", "-o", output_dir]
+    if quick:
+        command.append("--quick")
+    try:
+        started = time.perf_counter()
+        finished = subprocess.run(command, cwd=common.REPO, capture_output=True, text=True)
+        elapsed = time.perf_counter() - started
+        return elapsed, finished.returncode, finished.stderr[-2000:], notebook_timings(Path(output_dir))
+    finally:
+        shutil.rmtree(output_dir, ignore_errors=True)
+
+
+def notebook_timings(output_dir: Path, slowest: int = 3) -> list[dict]:
+    """Each executed notebook's papermill duration and its slowest cells (seconds, first source line)."""
+    import json
+
+    timings = []
+    for path in sorted(output_dir.rglob("*.ipynb")):
+        try:
+            notebook = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        duration = (notebook.get("metadata", {}).get("papermill") or {}).get("duration")
+        if duration is None:
+            continue
+        cells = []
+        for cell in notebook.get("cells", []):
+            seconds = (cell.get("metadata", {}).get("papermill") or {}).get("duration")
+            if seconds:
+                source = "".join(cell.get("source", "")).strip().splitlines()
+                cells.append({"seconds": round(seconds, 1), "source": source[0][:80] if source else ""})
+        cells.sort(key=lambda cell: -cell["seconds"])
+        timings.append({"notebook": path.stem, "seconds": round(duration, 1), "slowest_cells": cells[:slowest]})
+    return timings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of [defaults, quick] (default 1)")
+    parser.add_argument("--only", choices=tuple(GOALS), help="time only one of the two")
+    common.add_json_argument(parser)
+    arguments = parser.parse_args(argv)
+
+    kinds = [arguments.only] if arguments.only else list(GOALS)
+    seconds: dict[str, list[float]] = {kind: [] for kind in kinds}
+    failures: list[str] = []
+    breakdown: dict[str, list[dict]] = {}
+    print(f"report regeneration: {arguments.repeats} round(s) of {' and '.join(kinds)}, each "
+          "`workbench report -o TMPDIR` in its own process", flush=True)
+    for repeat in range(arguments.repeats):
+        for kind in kinds:
+            elapsed, status, stderr, timings = time_report(quick=kind == "quick")
+            seconds[kind].append(elapsed)
+            breakdown[kind] = timings
+            print(f"  round {repeat + 1} {kind}: {elapsed:.1f} s, exit status {status}; inside it "
+                  f"{sum(row['seconds'] for row in timings):.0f} s in the notebooks' cells (papermill):", flush=True)
+            for row in timings:
+                cells = "; ".join(f"{cell['seconds']:.0f} s `{cell['source']}`" for cell in row["slowest_cells"])
+                print(f"    {row['notebook']}: {row['seconds']:.0f} s (slowest cells: {cells})", flush=True)
+            if status != 0:
+                failures.append(f"{kind} exited {status}: {stderr.strip().splitlines()[-1] if stderr.strip() else ''}")
+    medians = {kind: statistics.median(values) for kind, values in seconds.items()}
+    met = not failures and all(medians[kind] <= GOALS[kind] for kind in kinds)
+    shown = ", ".join(f"{'--quick' if kind == 'quick' else 'defaults'} {medians[kind]:.0f} s "
+                      f"(goal <= {GOALS[kind]:.0f} s)" for kind in kinds)
+    text = (f"workbench report wall time: {shown}, n={arguments.repeats}"
+            f"{'; FAILED: ' + '; '.join(failures) if failures else ''}; {'met' if met else 'NOT met'}")
+    common.emit_result({
+        "name": "report_time", "value": round(medians.get("defaults", medians.get("quick", 0.0)), 1), "unit": "s",
+        "goal": " and ".join(f"{kind} <= {GOALS[kind]:.0f} s" for kind in kinds), "met": met, "text": text,
+        "details": {"seconds": seconds, "medians": medians, "failures": failures, "repeats": arguments.repeats,
+                    "notebooks_last_round": breakdown},
+    }, arguments.json)
+    return 0 if not failures else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
