@@ -589,8 +589,9 @@ def _add_report_parser(commands: Any) -> None:
                         help="the report set: notebooks, default and quick parameters (default reports/config.yaml)")
     report.add_argument("-o", "--output-dir", help="where reports and index.html go (default: the config file's folder)")
     report.add_argument("--quick", action="store_true", help="tiny parameters from the config's `quick` section (CI)")
-    report.add_argument("-j", "--jobs", type=int, default=1,
-                        help="notebooks run at once, each in its own process; a notebook still waits for its `after` list (default 1)")
+    report.add_argument("-j", "--jobs", type=int,
+                        help="notebooks run at once, each in its own process; a notebook still waits for its "
+                             "`after` list (default: the config's `jobs`, else 1)")
     report.add_argument("--kernel", help="Jupyter kernel that runs the notebooks (default: the config's, workbench)")
     report.add_argument("--timeout", type=int, help="seconds one cell may run before the notebook fails (default: the config's)")
     report.add_argument("--no-log-output", dest="log_output", action="store_false",

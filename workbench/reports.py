@@ -55,7 +55,7 @@ DEFAULT_CONFIG = Path("reports") / "config.yaml"
 DEFAULT_KERNEL = "workbench"
 DEFAULT_TIMEOUT = 1800
 KERNEL_START_TIMEOUT = 120
-CONFIG_KEYS = ("kernel", "timeout", "output_dir", "parameters", "quick", "notebooks")
+CONFIG_KEYS = ("kernel", "timeout", "jobs", "output_dir", "parameters", "quick", "notebooks")
 NOTEBOOK_KEYS = ("path", "after", "parameters", "quick")
 # Set by the runner for each notebook; the user moves the whole set with --output-dir instead.
 MANAGED_PARAMETERS = ("output_dir",)
@@ -116,6 +116,7 @@ class ReportPlan:
     quick: bool
     notebooks: list[NotebookPlan]
     notes: list[str] = field(default_factory=list)
+    jobs: int = 1
 
     @property
     def index_path(self) -> Path:
@@ -275,7 +276,19 @@ def plan_reports(
         after = entry.get("after") or []
         after = [after] if isinstance(after, str) else [str(item) for item in after]
         plans.append(NotebookPlan(name, sources[name], root / name, after, final, _notebook_title(sources[name])))
-    return ReportPlan(config_path, root, kernel, timeout, quick, order_notebooks(plans))
+    jobs = check_jobs(config.get("jobs", 1), "`jobs:` in the report config")
+    return ReportPlan(config_path, root, kernel, timeout, quick, order_notebooks(plans), jobs=jobs)
+
+
+def check_jobs(value: Any, where: str = "-j") -> int:
+    """Notebooks run at once: a whole number of at least 1.
+
+    Raises:
+        ReportError: naming where the value came from and the fix.
+    """
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ReportError(f"jobs={value!r} ({where}) must be a whole number of at least 1. Pass -j 2, for example.")
+    return value
 
 
 def _check_timeout(value: Any) -> int:
@@ -1013,7 +1026,7 @@ def build_reports(
     quick: bool = False,
     kernel: str | None = None,
     timeout: int | None = None,
-    jobs: int = 1,
+    jobs: int | None = None,
     log_output: bool = True,
     command: str = "workbench report",
 ) -> tuple[ReportPlan, list[NotebookResult]]:
@@ -1027,7 +1040,8 @@ def build_reports(
         quick: use the config's tiny `quick` parameters (CI). Defaults to False.
         kernel: Jupyter kernel name; None takes the config's ("workbench").
         timeout: seconds one cell may run before the notebook counts as failed; None takes the config's.
-        jobs: notebooks run at the same time, each in its own process. Defaults to 1.
+        jobs: notebooks run at the same time, each in its own process; None takes the config's
+            `jobs` (default 1).
         log_output: stream each notebook's cell progress and output to stderr. Defaults to True.
         command: the command line shown in the index.
 
@@ -1037,10 +1051,11 @@ def build_reports(
     Raises:
         ReportError, ConfigError: for bad input, before any notebook runs.
     """
-    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
-        raise ReportError(f"jobs={jobs!r} must be a whole number of at least 1. Pass -j 2, for example.")
+    if jobs is not None:
+        check_jobs(jobs)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     plan = plan_reports(config_path, output_dir, parameters_file, parameters, quick, kernel, timeout)
+    jobs = plan.jobs if jobs is None else jobs
     kernel_choice = resolve_kernel(plan.kernel)
     if kernel_choice.note:
         plan.notes.append(kernel_choice.note)
@@ -1073,7 +1088,7 @@ def format_command(arguments: Any) -> str:
             words += [flag, str(value)]
     if arguments.quick:
         words.append("--quick")
-    if arguments.jobs != 1:
+    if arguments.jobs is not None:
         words += ["-j", str(arguments.jobs)]
     for name, value in arguments.parameter:
         words += ["-p", name, value]
