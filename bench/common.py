@@ -77,6 +77,17 @@ def median_ratio(numerators: Sequence[float], denominators: Sequence[float]) -> 
     return statistics.median(a / b for a, b in zip(numerators, denominators, strict=True))
 
 
+def scratch_folder(prefix: str) -> Path:
+    """A new temporary folder (runs, reports, results) that is removed when the process exits."""
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def format_values(values: Sequence[float], digits: int = 3) -> str:
     """'1.234, 1.250, …' for a list of numbers."""
     return ", ".join(f"{value:.{digits}f}" for value in values)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 
 import common
 
@@ -31,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import workbench
 
-    runs_dir = tempfile.mkdtemp(prefix="bench-cache-")
+    runs_dir = str(common.scratch_folder("bench-cache-"))
     source = workbench.pretrain(task="mnist-5k:0-4", model=arguments.model, per_class=50, epochs=1,
                                 name="source", runs_dir=runs_dir)
     settings = {"source": str(source.path), "task": arguments.task, "mode": "feature", "epochs": arguments.epochs,

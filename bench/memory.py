@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 
 import common
 
@@ -121,7 +120,7 @@ def measure_one_side(arguments: argparse.Namespace) -> int:
         from workbench.callbacks import LiveCurves
 
         workbench.pretrain(task="cifar10", epochs=1, batch_size=arguments.batch_size, seed=0, name="memory",
-                           runs_dir=tempfile.mkdtemp(prefix="bench-memory-"),
+                           runs_dir=str(common.scratch_folder("bench-memory-")),
                            callbacks=[LiveCurves(None, label="memory"), *callbacks])
     common.report_own_peak_rss()
     return 0

@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import common
 
@@ -49,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from workbench.data import prepare_task
 
     origin = common.install_cifar10_stand_in(arguments.train_images, arguments.test_images)
-    runs_dir = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
+    runs_dir = common.scratch_folder("bench-overhead-")
     settings = {"task": "cifar10", "epochs": arguments.epochs, "batch_size": arguments.batch_size, "seed": 0,
                 "validation_split": 0.1}
 

@@ -28,7 +28,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -71,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench: {started:%Y-%m-%d %H:%M %Z} on {machine['cpu']}, {machine['cores']} cores, {machine['memory']}",
           flush=True)
     figures: list[dict] = []
-    scratch = Path(tempfile.mkdtemp(prefix="bench-run-all-"))
+    scratch = common.scratch_folder("bench-run-all-")
     for number, name, title, script, script_arguments, quick_arguments in BENCHMARKS:
         if wanted and str(number) not in wanted and name not in wanted:
             continue

@@ -27,7 +27,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 
 import common
@@ -78,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             self._close()
 
     origin = common.install_cifar10_stand_in(arguments.train_images, 1000)
-    runs_dir = tempfile.mkdtemp(prefix="bench-throughput-")
+    runs_dir = str(common.scratch_folder("bench-throughput-"))
     train_count = len(prepare_task("cifar10", None, 0.1, 0).train[1])
     model = build_model("seed-cnn", common.CIFAR_CLASSES, common.CIFAR_SHAPE, seed=0)
     training_flops = 3 * common.forward_flops_per_image(model)
