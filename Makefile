@@ -20,11 +20,13 @@ setup: $(STAMP)
 
 # Two pytest workers: much of a test's time is TensorFlow tracing, kernel and browser start-up,
 # which one process cannot spread over two cores. The quick report set is built once, in the
-# background, for both (tests/report_helpers.py). TEST_WORKERS=0 runs everything in one process.
+# background, for both (tests/report_helpers.py). Tests marked `serial` (the live panel in a real
+# JupyterLab) run alone afterwards. TEST_WORKERS=0 runs the first part in one process too.
 TEST_WORKERS ?= 2
 
 test: setup
-	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not serial"
+	$(BIN)/python -m pytest -m serial
 
 demo: setup
 	rm -rf $(DEMO_RUNS)
