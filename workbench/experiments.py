@@ -19,7 +19,7 @@ import numpy as np
 
 from workbench.config import MODES, RunConfig
 from workbench.errors import ConfigError
-from workbench.parallel import check_jobs, train_runs
+from workbench.parallel import train_runs
 from workbench.runs import Run
 from workbench.statistics import paired_difference, summarize, transfer_metrics
 
@@ -190,7 +190,6 @@ def run_comparison(
     """
     seed_list = resolve_seeds(seeds)
     _check_modes(modes)
-    check_jobs(jobs)
     prefix = base_config.name or f"compare-{_stamp()}"
     comparison = Comparison(base_config, seed_list, list(modes))
     configs = [config_for_mode(base_config, mode, seed=seed, name=f"{prefix}-{mode}-s{seed}")
@@ -389,7 +388,6 @@ def _run_plan(
         if on_run_done:
             on_run_done(run, sweep)
 
-    check_jobs(jobs)
     runs = train_runs([config for _, _, config in plan], jobs, run_callbacks, done, stop_event)
     # Parallel runs finish in any order; the sweep keeps the plan's order, as a serial one would.
     sweep.runs, sweep.coordinates = [], []
