@@ -56,13 +56,25 @@ def chromium_arguments() -> list[str]:
             "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+# trylast: after `-m` / `-k` have deselected, so that `pytest -m serial` (which selects no report
+# test) does not start a two-notebooks-at-a-time build that would starve the browser test.
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Start the quick report set now and run its tests last, so it builds while the others run."""
     from report_helpers import QUICK_REPORTS_FIXTURE, start_quick_reports
 
     needing = [item for item in items if QUICK_REPORTS_FIXTURE in getattr(item, "fixturenames", ())]
-    if not needing:
+    if not needing or config.option.collectonly:
         return
     start_quick_reports(config._tmp_path_factory)  # pytest's own factory: the same base folder as tmp_path
     others = [item for item in items if QUICK_REPORTS_FIXTURE not in getattr(item, "fixturenames", ())]
     items[:] = others + needing
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop a quick report build that is still running when the session ends (e.g. after `-x`)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # the other worker may still wait for it: the controller stops it after both
+    from report_helpers import stop_quick_reports
+
+    stop_quick_reports(session.config._tmp_path_factory)

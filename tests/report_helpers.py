@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -84,8 +85,21 @@ def start_quick_reports(tmp_path_factory: pytest.TempPathFactory) -> None:
                "done = pathlib.Path(sys.argv[1]); partial = done.with_suffix('.partial'); "
                "partial.write_text(str(code)); partial.replace(done)")
     with (folder / "build.log").open("wb") as log:
-        subprocess.Popen([sys.executable, "-c", wrapper, str(folder / "exit-code"), *command],
-                         stdout=log, stderr=subprocess.STDOUT, cwd=REPOSITORY, start_new_session=True)
+        builder = subprocess.Popen([sys.executable, "-c", wrapper, str(folder / "exit-code"), *command],
+                                   stdout=log, stderr=subprocess.STDOUT, cwd=REPOSITORY, start_new_session=True)
+    (folder / "builder-pid").write_text(str(builder.pid))
+
+
+def stop_quick_reports(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Kill the background build (its whole process group) if it started and has not finished."""
+    folder = _shared_folder(tmp_path_factory)
+    pid_file = folder / "builder-pid"
+    if not pid_file.is_file() or (folder / "exit-code").is_file():
+        return
+    try:
+        os.killpg(int(pid_file.read_text()), signal.SIGKILL)  # start_new_session: its pid is the group id
+    except (ProcessLookupError, PermissionError, ValueError):
+        pass
 
 
 def build_quick_reports(tmp_path_factory: pytest.TempPathFactory) -> QuickReports:

@@ -144,10 +144,33 @@ CHART_POINTS = """() => {
 # What the panel shows, for failure messages.
 PANEL_STATE = """() => {
   const text = selector => document.querySelector(selector)?.textContent ?? null;
-  return {status: text('.workbench-status'), message: text('.workbench-message'),
+  return {status: text('.workbench-status'), message: text('.workbench-message'), freeze: text('.workbench-freeze'),
+          mode: text('.workbench-mode button.mod-active'),
           results: text('.workbench-results-table'), chart: (""" + CHART_POINTS + """)(),
           outputs: Array.from(document.querySelectorAll('.jp-OutputArea-output pre')).map(e => e.textContent)};
 }"""
+
+
+def click_and_confirm(page, target, shown: str, attempts: int = 3) -> None:
+    """Click `target` until the browser shows `shown` (a JS expression), as a person would click again.
+
+    Only the browser's own reaction is confirmed here (e.g. the button turned active), not the
+    kernel's: a click that lands while JupyterLab still scrolls the notebook after Run All can hit
+    the space where the button was. What the kernel does with the click is waited for by the caller.
+    """
+    for attempt in range(attempts):
+        target.click()
+        try:
+            page.wait_for_function(f"() => {shown}", timeout=15_000)
+            return
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+            print(f"click {attempt + 1} on {target} not shown after 15 s ({shown}): clicking again")
+
+
+def mode_button_shown(mode: str) -> str:
+    return (f"document.querySelector('.workbench-mode button.mod-active')?.textContent.trim() === {mode!r}")
 
 
 def test_panel_in_jupyterlab_trains_live_and_stops_on_click(
@@ -169,7 +192,9 @@ def test_panel_in_jupyterlab_trains_live_and_stops_on_click(
             except BaseException as error:
                 page.screenshot(path=str(shots / "failure.png"), full_page=True)
                 state = page.evaluate(PANEL_STATE)
-                raise AssertionError(f"{error}\npanel state: {state}\nscreenshots: {shots}") from error
+                log = (tmp_path / "jupyterlab.log").read_text()[-4000:]
+                raise AssertionError(f"{error}\npanel state: {state}\nscreenshots: {shots}\n"
+                                     f"JupyterLab log (tail):\n{log}") from error
             finally:
                 browser.close()
     finally:
@@ -200,21 +225,26 @@ def drive_the_panel(page, port: int, token: str, runs: Path, shots: Path) -> Non
         "() => document.querySelector('.workbench-freeze')?.textContent.includes('frozen blocks')", timeout=150_000)
 
     # Pick a mode and a freeze depth: feature first (the slider is disabled there), then parameter, depth 2.
-    mode_button = panel.locator(".workbench-mode button", has_text="feature")
-    mode_button.click()
-    # Generous waits: every change round-trips through the kernel, which shares two cores with
-    # the other test worker (pytest -n 2).
+    click_and_confirm(page, panel.locator(".workbench-mode button", has_text="feature"), mode_button_shown("feature"))
+    # Generous waits: every change round-trips through the kernel, on two cores that CI may share.
     page.wait_for_function("() => document.querySelector('.workbench-freeze').textContent"
                            ".includes('frozen blocks: conv1, conv2, conv3, dense1 ·')", timeout=150_000)
-    panel.locator(".workbench-mode button", has_text="parameter").click()
+    click_and_confirm(page, panel.locator(".workbench-mode button", has_text="parameter"), mode_button_shown("parameter"))
     handle = panel.locator(".workbench-freeze-slider .noUi-handle")
-    handle.focus()
-    for _ in range(2):
+    page.wait_for_function("() => !document.querySelector('.workbench-freeze-slider .noUi-target')"
+                           "?.hasAttribute('disabled')")  # enabled again once the kernel saw "parameter"
+    for _ in range(5):  # the slider's own value, before the kernel's preview follows it
+        if float(handle.get_attribute("aria-valuenow") or "nan") == 2:
+            break
+        handle.focus()
         page.keyboard.press("ArrowRight")
+        page.wait_for_timeout(300)
     page.wait_for_function("() => document.querySelector('.workbench-freeze').textContent"
                            ".includes('frozen blocks: conv1, conv2 ·')", timeout=150_000)
     assert "trainable" in freeze.inner_text() and "frozen parameters" in freeze.inner_text()
 
+    # Start is clicked once: the browser shows nothing of its own for a button, and a second Start
+    # during a run is refused with an error, which the test would rightly count as a failure.
     panel.locator(".workbench-start button, button.workbench-start").first.click()
     # The chart gains points while training runs: two snapshots, each with more epochs.
     page.wait_for_function(f"() => {{ const n = ({CHART_POINTS})(); return n && n.length >= 4 && n[0] >= 2; }}",
@@ -249,7 +279,7 @@ def drive_the_panel(page, port: int, token: str, runs: Path, shots: Path) -> Non
     epochs_input.fill(str(SECOND_RUN_EPOCHS))
     epochs_input.press("Enter")
     for number, mode in enumerate(("feature", "structure"), start=2):
-        panel.locator(".workbench-mode button", has_text=mode).click()
+        click_and_confirm(page, panel.locator(".workbench-mode button", has_text=mode), mode_button_shown(mode))
         panel.locator(".workbench-start button, button.workbench-start").first.click()
         page.wait_for_function(
             f"() => document.querySelectorAll('.workbench-results-table tr.workbench-result').length === {number}"

@@ -425,6 +425,39 @@ def test_running_twice_gives_the_same_set_of_files(tiny_runs):
         [(entry["name"], entry["status"]) for entry in tiny_runs["first_index"]["reports"]]
 
 
+def test_with_two_jobs_a_waiting_notebook_starts_in_a_kernel_warmed_while_its_prerequisite_ran(tmp_path):
+    probe = ("import sys\nprint('warmed:', 'xml.dom.minidom' in sys.modules, 'xml' in dir(), "
+             "get_ipython().execution_count)")
+    write_notebook(tmp_path / "first.ipynb", 'output_dir = "."', "import time\ntime.sleep(4)")
+    write_notebook(tmp_path / "second.ipynb", 'output_dir = "."', probe)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({
+        "output_dir": "out", "warm_up": "import xml.dom.minidom",
+        "notebooks": [{"path": "first.ipynb"}, {"path": "second.ipynb", "after": ["first"]}]}))
+
+    def second_run(jobs: int) -> tuple[str, dict, dict]:
+        plan, results = reports.build_reports(tmp_path / "config.yaml", jobs=jobs, log_output=False)
+        assert [result.status for result in results] == ["ok", "ok"]
+        notebooks = {name: nbformat.read(tmp_path / "out" / name / f"{name}.ipynb", as_version=4)
+                     for name in ("first", "second")}
+        output = "".join(output.get("text", "") for output in notebooks["second"].cells[-1].outputs)
+        return output, notebooks["first"].metadata.papermill, notebooks["second"].metadata.papermill
+
+    cold, _, _ = second_run(jobs=1)  # one at a time: nothing is warmed
+    warm, first, second = second_run(jobs=2)
+    assert cold.startswith("warmed: False False "), cold
+    # The warm-up ran before: its module is loaded, its names did not leak, and the cells count as
+    # in a cold kernel.
+    assert warm == cold.replace("False False", "True False", 1), (warm, cold)
+    assert second["start_time"] >= first["end_time"]
+
+
+def test_report_config_warm_up_must_be_code_text(tmp_path):
+    write_notebook(tmp_path / "first.ipynb", 'output_dir = "."', "1")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"warm_up": ["import x"], "notebooks": [{"path": "first.ipynb"}]}))
+    with pytest.raises(reports.ReportError, match="`warm_up` .* must be Python code on one line"):
+        reports.load_report_config(tmp_path / "config.yaml")
+
+
 def test_a_cell_past_the_timeout_fails_its_notebook_and_is_marked(tmp_path):
     write_notebook(tmp_path / "slow.ipynb", 'output_dir = "."', "import time\ntime.sleep(60)")
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"notebooks": [{"path": "slow.ipynb"}], "output_dir": "out"}))

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from workbench.errors import WorkbenchError
+from workbench.fast_start import skip_slow_optional_imports
 
 EXIT_BAD_INPUT = 2
 
@@ -284,6 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Runs in one process retrace Keras' predict function once per model; that is expected here,
     # so TensorFlow's retracing warnings would only bury the progress bars.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    skip_slow_optional_imports()  # seconds of start-up that this process does not need
     parser = build_parser()
     arguments = parser.parse_args(argv)
     try:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+import numbers
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -378,3 +379,42 @@ def _coerce_shape(value: Any) -> tuple[int, int, int]:
             "channels. Pass --input-shape 32x32x3, for example."
         )
     return shape  # type: ignore[return-value]
+
+
+def resolve_seeds(seeds: int | Sequence[int]) -> list[int]:
+    """`3` → [0, 1, 2]; a list is taken as it is.
+
+    Raises:
+        ConfigError: for text or items that are not whole numbers, fewer than one seed, a negative
+            or repeated seed.
+    """
+    given = seeds
+    try:
+        if isinstance(seeds, str):
+            text = seeds.strip()
+            seeds = int(text) if text.isdigit() else [_whole_number(part) for part in text.split(",") if part.strip()]
+        if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
+            resolved = None
+        else:
+            resolved = [_whole_number(seed) for seed in seeds]
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"seeds={given!r} is neither a count nor a list of whole numbers. Pass --seeds 3 (seeds 0, 1, 2) "
+            "or a list like 0,4,7."
+        ) from None
+    if resolved is None:
+        if seeds < 1:
+            raise ConfigError(f"seeds={seeds} must be at least 1. Pass --seeds 3 (seeds 0, 1, 2) or a list like 0,4,7.")
+        return list(range(int(seeds)))
+    if not resolved or min(resolved) < 0 or len(set(resolved)) != len(resolved):
+        raise ConfigError(
+            f"seeds={list(seeds)!r} must be one or more different non-negative integers. Pass --seeds 3 or 0,4,7."
+        )
+    return resolved
+
+
+def _whole_number(value: Any) -> int:
+    """`value` as an int when it is one (3, "3", 3.0); TypeError or ValueError otherwise."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(value)
+    return int(str(value).strip()) if isinstance(value, str) else int(value)

@@ -15,9 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from workbench.config import MODES, RunConfig
+from workbench.config import MODES, RunConfig, resolve_seeds  # noqa: F401 - resolve_seeds: public here too
 from workbench.errors import ConfigError
 from workbench.parallel import train_runs
 from workbench.runs import Run
@@ -119,45 +117,6 @@ def mode_label(mode: str, freeze_depth: int | None) -> str:
     if mode == "parameter" and freeze_depth:
         return f"parameter (freeze {freeze_depth})"
     return mode
-
-
-def resolve_seeds(seeds: int | Sequence[int]) -> list[int]:
-    """`3` → [0, 1, 2]; a list is taken as it is.
-
-    Raises:
-        ConfigError: for text or items that are not whole numbers, fewer than one seed, a negative
-            or repeated seed.
-    """
-    given = seeds
-    try:
-        if isinstance(seeds, str):
-            text = seeds.strip()
-            seeds = int(text) if text.isdigit() else [_whole_number(part) for part in text.split(",") if part.strip()]
-        if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-            resolved = None
-        else:
-            resolved = [_whole_number(seed) for seed in seeds]
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"seeds={given!r} is neither a count nor a list of whole numbers. Pass --seeds 3 (seeds 0, 1, 2) "
-            "or a list like 0,4,7."
-        ) from None
-    if resolved is None:
-        if seeds < 1:
-            raise ConfigError(f"seeds={seeds} must be at least 1. Pass --seeds 3 (seeds 0, 1, 2) or a list like 0,4,7.")
-        return list(range(int(seeds)))
-    if not resolved or min(resolved) < 0 or len(set(resolved)) != len(resolved):
-        raise ConfigError(
-            f"seeds={list(seeds)!r} must be one or more different non-negative integers. Pass --seeds 3 or 0,4,7."
-        )
-    return resolved
-
-
-def _whole_number(value: Any) -> int:
-    """`value` as an int when it is one (3, "3", 3.0); TypeError or ValueError otherwise."""
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise ValueError(value)
-    return int(str(value).strip()) if isinstance(value, str) else int(value)
 
 
 def run_comparison(

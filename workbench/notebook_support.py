@@ -32,6 +32,7 @@ import plotly.io as pio
 from plotly.io.base_renderers import MimetypeRenderer
 
 from workbench.errors import SourceRunError
+from workbench.fast_start import skip_slow_optional_imports
 from workbench.reports import format_table_html, format_value  # noqa: F401 - re-exported for notebooks
 from workbench.runs import Run, load_run
 
@@ -93,6 +94,7 @@ def prepare_notebook() -> None:
     expression of a cell, or `.show()`n, lands in the HTML report with its data), and quiets
     TensorFlow's Python warnings (retracing notices), which would otherwise clutter every report.
     """
+    skip_slow_optional_imports()  # before plotly's renderers import nbformat (workbench/fast_start.py)
     pio.renderers[REPORT_RENDERER] = ReportRenderer()
     pio.renderers.default = REPORT_RENDERER
     for name in ("tensorflow", "absl"):

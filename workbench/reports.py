@@ -50,18 +50,21 @@ from jupyter_client.manager import AsyncKernelManager
 
 from workbench.config import ConfigError, RunConfig, load_parameter_file
 from workbench.errors import WorkbenchError
+from workbench.fast_start import skip_slow_optional_imports
+from workbench.warm_kernels import start_warm_kernel, stop_kernel, wait_for_go
 
 DEFAULT_CONFIG = Path("reports") / "config.yaml"
 DEFAULT_KERNEL = "workbench"
 DEFAULT_TIMEOUT = 1800
 KERNEL_START_TIMEOUT = 120
-CONFIG_KEYS = ("kernel", "timeout", "jobs", "output_dir", "parameters", "quick", "notebooks")
+CONFIG_KEYS = ("kernel", "timeout", "jobs", "warm_up", "output_dir", "parameters", "quick", "notebooks")
 NOTEBOOK_KEYS = ("path", "after", "parameters", "quick")
 # Set by the runner for each notebook; the user moves the whole set with --output-dir instead.
 MANAGED_PARAMETERS = ("output_dir",)
 RUNS_FOLDER = "runs"
 METRICS_FILE = "metrics.json"
 KERNEL_LOG_FILE = "kernel.log"
+EXECUTED_SUFFIX = ".executed"  # beside a worker's go file once papermill has finished with its notebook
 STATUS_OK, STATUS_FAILED, STATUS_TIMED_OUT = "ok", "failed", "timed out"
 VERSION_PACKAGES = ("workbench", "tensorflow", "keras", "numpy", "plotly", "papermill", "nbconvert",
                     "nbclient", "ipykernel", "jupyter_client")
@@ -117,6 +120,7 @@ class ReportPlan:
     notebooks: list[NotebookPlan]
     notes: list[str] = field(default_factory=list)
     jobs: int = 1
+    warm_up: str = ""
 
     @property
     def index_path(self) -> Path:
@@ -166,6 +170,8 @@ def load_report_config(path: str | Path) -> dict[str, Any]:
     for key in ("parameters", "quick"):
         if not isinstance(config.get(key) or {}, dict):
             raise ReportError(f"`{key}` in {str(path)!r} must be a mapping of `name: value` lines.")
+    if not isinstance(config.get("warm_up") or "", str):
+        raise ReportError(f"`warm_up` in {str(path)!r} must be Python code on one line, e.g. `warm_up: import workbench.api`.")
     return config
 
 
@@ -277,7 +283,8 @@ def plan_reports(
         after = [after] if isinstance(after, str) else [str(item) for item in after]
         plans.append(NotebookPlan(name, sources[name], root / name, after, final, _notebook_title(sources[name])))
     jobs = check_jobs(config.get("jobs", 1), "`jobs:` in the report config")
-    return ReportPlan(config_path, root, kernel, timeout, quick, order_notebooks(plans), jobs=jobs)
+    return ReportPlan(config_path, root, kernel, timeout, quick, order_notebooks(plans), jobs=jobs,
+                      warm_up=str(config.get("warm_up") or ""))
 
 
 def check_jobs(value: Any, where: str = "-j") -> int:
@@ -340,8 +347,9 @@ def validate_parameters(notebook: str, values: Mapping[str, Any]) -> None:
     Raises:
         ReportError: naming the notebook, the parameter and the fix.
     """
+    # TensorFlow-free imports: the report command starts its first kernel sooner without it.
+    from workbench.config import resolve_seeds
     from workbench.data import parse_task
-    from workbench.experiments import resolve_seeds
     from workbench.presets import get_preset
 
     for name, value in values.items():
@@ -535,12 +543,14 @@ class NotebookResult:
 
 
 def execute_report(plan: NotebookPlan, kernel: str, timeout: int, log_output: bool = True,
-                   cwd: str | None = None) -> NotebookResult:
+                   cwd: str | None = None, go_file: Path | None = None, warm_up: str = "") -> NotebookResult:
     """Run one notebook through papermill and render its report; never raises for notebook errors.
 
     A notebook that raises or times out gives a result with status "failed" or "timed out", the
     error and the cell it happened in; its executed notebook is kept, and rendered too, so the
-    HTML shows how far it got.
+    HTML shows how far it got. With `go_file` (report workers, `-j N`) the kernel is started and
+    `warm_up` run in it first, then the notebook waits until the runner creates `go_file`
+    (`workbench.warm_kernels`); its time counts from there.
     """
     global _kernel_log_path
     import nbformat
@@ -553,16 +563,32 @@ def execute_report(plan: NotebookPlan, kernel: str, timeout: int, log_output: bo
         stale.unlink(missing_ok=True)
     # papermill adds one cell, the injected parameters, after the `parameters` cell.
     cells = len(nbformat.read(plan.source, as_version=4).cells) + (1 if plan.parameters else 0)
+    cwd = cwd or os.getcwd()
+    warm_kernel = None
+    if go_file is not None:
+        _kernel_log_path = kernel_log
+        try:
+            warm_kernel = start_warm_kernel(KernelLogManager, kernel, cwd, warm_up, KERNEL_START_TIMEOUT)
+        finally:
+            _kernel_log_path = None
+        try:
+            wait_for_go(go_file)
+        except BaseException:
+            if warm_kernel is not None:
+                stop_kernel(warm_kernel)
+            raise
+    # papermill runs the notebook in the warm kernel when there is one, else starts its own.
+    kernel_options = {"km": warm_kernel} if warm_kernel is not None else {"kernel_manager_class": KernelLogManager}
     started = time.perf_counter()
     status, error = STATUS_OK, None
     with _notebook_log(plan.name, log_output, cells):
-        logger.info("[%s] started", plan.name)
+        logger.info("[%s] started%s", plan.name, " (warm kernel)" if warm_kernel is not None else "")
         _kernel_log_path = kernel_log
         try:
             papermill.execute_notebook(
                 str(plan.source), str(plan.executed_path), parameters=plan.parameters, kernel_name=kernel,
                 log_output=log_output, progress_bar=False, execution_timeout=timeout,
-                start_timeout=KERNEL_START_TIMEOUT, cwd=cwd or os.getcwd(), kernel_manager_class=KernelLogManager,
+                start_timeout=KERNEL_START_TIMEOUT, cwd=cwd, **kernel_options,
             )
         except papermill.PapermillExecutionError as failure:
             status = STATUS_FAILED
@@ -577,6 +603,12 @@ def execute_report(plan: NotebookPlan, kernel: str, timeout: int, log_output: bo
                      "cell": None, "source": _tail(kernel_log)}
         finally:
             _kernel_log_path = None
+            if go_file is not None:
+                # What it wrote is complete: notebooks that run after it may start while its kernel
+                # shuts down (a few seconds for TensorFlow) and its HTML renders.
+                go_file.with_suffix(EXECUTED_SUFFIX).touch()
+            if warm_kernel is not None:
+                stop_kernel(warm_kernel)  # papermill leaves a kernel it was given running
         seconds = time.perf_counter() - started
         result = NotebookResult(plan.name, plan.title, status, round(seconds, 1), dict(plan.parameters), error=error)
         if plan.metrics_path.is_file():
@@ -838,8 +870,11 @@ def run_notebooks(
 ) -> list[NotebookResult]:
     """Execute every notebook of the plan; a failure does not stop the others.
 
-    With `jobs` > 1 notebooks run in that many worker processes (each with its own kernel), but a
-    notebook still starts only after the notebooks in its `after` list have finished.
+    With `jobs` > 1 up to `jobs` notebooks run at once, each in a worker process with its own
+    kernel, and a notebook still starts only after the notebooks in its `after` list have
+    finished. Up to `jobs` more notebooks, whose prerequisites are at least under way, start and
+    warm their kernels meanwhile (`workbench.warm_kernels`), so that they begin warm when their
+    turn comes: the second core is otherwise idle while the first notebook (01) runs alone.
 
     Returns:
         One result per notebook, in plan order.
@@ -855,25 +890,62 @@ def run_notebooks(
     if jobs <= 1:
         for notebook in plan.notebooks:
             done(execute_report(notebook, plan.kernel, plan.timeout, log_output, cwd))
-    else:
-        # "spawn": a forked copy of a process that already runs threads (zmq, TensorFlow) can hang.
-        context = multiprocessing.get_context("spawn")
-        pending = list(plan.notebooks)
-        running: dict[concurrent.futures.Future, NotebookPlan] = {}
-        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        return [results[notebook.name] for notebook in plan.notebooks]
+
+    # "spawn": a forked copy of a process that already runs threads (zmq, TensorFlow) can hang.
+    context = multiprocessing.get_context("spawn")
+    signals = Path(tempfile.mkdtemp(prefix="workbench-report-"))
+    pending = list(plan.notebooks)  # not handed to a worker yet
+    waiting: list[NotebookPlan] = []  # handed over, warming a kernel or waiting for its go file
+    running: dict[concurrent.futures.Future, NotebookPlan] = {}  # handed over, not finished
+
+    def executed() -> set[str]:
+        return set(results) | {path.stem for path in signals.glob(f"*{EXECUTED_SUFFIX}")}
+
+    def give_go() -> None:
+        finished = executed()
+        # Running and not yet executed: one that only renders its HTML no longer holds a place.
+        executing = sum(1 for notebook in running.values() if notebook not in waiting and notebook.name not in finished)
+        for notebook in list(waiting):  # plan order: prerequisites before the notebooks that need them
+            if executing < jobs and set(notebook.after) <= finished:
+                (signals / f"{notebook.name}.go").touch()
+                waiting.remove(notebook)
+                executing += 1
+
+    def hand_over() -> bool:
+        under_way = set(results) | {notebook.name for notebook in running.values()}
+        for notebook in pending:
+            if len(waiting) < jobs and set(notebook.after) <= under_way:
+                pending.remove(notebook)
+                waiting.append(notebook)
+                future = pool.submit(execute_report, notebook, plan.kernel, plan.timeout, log_output, cwd,
+                                     signals / f"{notebook.name}.go", plan.warm_up)
+                running[future] = notebook
+                return True
+        return False
+
+    try:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=2 * jobs, mp_context=context,
+                                                    initializer=skip_slow_optional_imports) as pool:
             while pending or running:
-                for notebook in [item for item in pending if set(item.after) <= set(results)][: jobs - len(running)]:
-                    pending.remove(notebook)
-                    running[pool.submit(execute_report, notebook, plan.kernel, plan.timeout, log_output, cwd)] = notebook
-                finished, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+                give_go()
+                while hand_over():  # a notebook handed over may get its go at once, freeing a warming place
+                    give_go()
+                # A short wait, to see prerequisites that have executed but still render their HTML.
+                finished, _ = concurrent.futures.wait(running, timeout=0.2 if waiting else None,
+                                                      return_when=concurrent.futures.FIRST_COMPLETED)
                 for future in finished:
                     notebook = running.pop(future)
+                    if notebook in waiting:
+                        waiting.remove(notebook)
                     try:
                         done(future.result())
                     except Exception as failure:  # the worker process itself died
                         done(NotebookResult(notebook.name, notebook.title, STATUS_FAILED, 0.0, notebook.parameters,
                                             error={"ename": type(failure).__name__, "evalue": str(failure),
                                                    "cell": None, "source": ""}))
+    finally:
+        shutil.rmtree(signals, ignore_errors=True)
     return [results[notebook.name] for notebook in plan.notebooks]
 
 
