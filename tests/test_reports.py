@@ -451,6 +451,25 @@ def test_with_two_jobs_a_waiting_notebook_starts_in_a_kernel_warmed_while_its_pr
     assert second["start_time"] >= first["end_time"]
 
 
+def test_notebooks_that_took_longest_last_time_start_first(tmp_path):
+    notebooks = [reports.NotebookPlan(name, tmp_path / f"{name}.ipynb", tmp_path / name, after, {}, name)
+                 for name, after in (("01", []), ("02", ["01"]), ("03", ["01"]), ("04", ["01"]), ("new", []))]
+    plan = reports.ReportPlan(tmp_path / "config.yaml", tmp_path, "workbench", 60, False, notebooks)
+    assert reports.previous_seconds(plan) == {}  # no earlier run: plan order
+    assert [n.name for n in reports.longest_first(notebooks, {})] == ["01", "02", "03", "04", "new"]
+    index = {"quick": False, "reports": [
+        {"name": "01", "status": "ok", "seconds": 16.0}, {"name": "02", "status": "ok", "seconds": 74.0},
+        {"name": "03", "status": "ok", "seconds": 126.0}, {"name": "04", "status": "failed", "seconds": 300.0}]}
+    (tmp_path / "index.json").write_text(json.dumps(index))
+    seconds = reports.previous_seconds(plan)
+    assert seconds == {"01": 16.0, "02": 74.0, "03": 126.0}  # a failed run's time says nothing
+    assert [n.name for n in reports.longest_first(notebooks, seconds)] == ["03", "02", "01", "04", "new"]
+    (tmp_path / "index.json").write_text(json.dumps({**index, "quick": True}))
+    assert reports.previous_seconds(plan) == {}  # --quick times do not order a full run
+    (tmp_path / "index.json").write_text("{not json")
+    assert reports.previous_seconds(plan) == {}
+
+
 def test_report_config_warm_up_must_be_code_text(tmp_path):
     write_notebook(tmp_path / "first.ipynb", 'output_dir = "."', "1")
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"warm_up": ["import x"], "notebooks": [{"path": "first.ipynb"}]}))

@@ -418,3 +418,20 @@ def _whole_number(value: Any) -> int:
     if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
         raise ValueError(value)
     return int(str(value).strip()) if isinstance(value, str) else int(value)
+
+
+def check_jobs(jobs: Any, where: str = "") -> int:
+    """Processes that work at once (runs of a study, notebooks of a report): a whole number >= 1.
+
+    Args:
+        jobs: the value given.
+        where: where it came from, for the message (e.g. "`jobs:` in the report config").
+
+    Raises:
+        ConfigError: for anything else, naming the fix.
+    """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        source = f" ({where})" if where else ""
+        raise ConfigError(f"jobs={jobs!r}{source} must be a whole number of at least 1 (1 works one at a time). "
+                          "Pass e.g. -j 2.")
+    return jobs

@@ -25,25 +25,13 @@ from typing import Any
 
 import keras
 
-from workbench.config import RunConfig, config_from_mapping
+from workbench.config import RunConfig, check_jobs, config_from_mapping
 from workbench.errors import ConfigError
 from workbench.runs import Run, load_run
 
 RunCallbacks = Callable[[RunConfig], Sequence[Any]]
 OnRunDone = Callable[[int, Run], None]
 POLL_SECONDS = 0.1
-
-
-def check_jobs(jobs: Any) -> int:
-    """The number of worker processes, checked: a positive integer.
-
-    Raises:
-        ConfigError: for anything else, naming the fix.
-    """
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ConfigError(f"jobs={jobs!r} must be a whole number of 1 or more (1 runs one run at a time). "
-                          "Pass e.g. -j 2.")
-    return jobs
 
 
 def train_runs(
