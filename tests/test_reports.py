@@ -311,6 +311,25 @@ def test_report_notebooks_are_thin_parameterised_and_committed_without_outputs(n
     assert required <= declared
 
 
+@pytest.mark.parametrize("name", REPORT_NOTEBOOKS)
+def test_report_notebooks_replace_their_own_named_runs_so_a_second_make_report_works(name):
+    # `make report` writes into reports/ again and again: a call that names its runs in runs_dir
+    # must replace the previous report's runs, or the second regeneration stops on "already exists".
+    notebook = nbformat.read(REPOSITORY / "notebooks" / f"{name}.ipynb", as_version=4)
+    naming_calls = []
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            keywords = {keyword.arg: keyword.value for keyword in getattr(node, "keywords", [])}
+            if isinstance(node, ast.Call) and "name" in keywords and "runs_dir" in keywords:
+                naming_calls.append(ast.unparse(node.func))
+                overwrite = keywords.get("overwrite")
+                assert isinstance(overwrite, ast.Constant) and overwrite.value is True, \
+                    f"{name}: {ast.unparse(node.func)}(name=...) without overwrite=True"
+    assert naming_calls or name == "01_pretrain_source", name
+
+
 def test_report_config_lists_existing_notebooks_with_mnist_defaults():
     config = yaml.safe_load(REPORT_CONFIG.read_text())
     for entry in config["notebooks"]:
