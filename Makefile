@@ -21,11 +21,13 @@ setup: $(STAMP)
 # Two pytest workers: much of a test's time is TensorFlow tracing, kernel and browser start-up,
 # which one process cannot spread over two cores. The quick report set is built once, in the
 # background, for both (tests/report_helpers.py). Tests marked `serial` (the live panel in a real
-# JupyterLab) run alone afterwards. TEST_WORKERS=0 runs the first part in one process too.
+# JupyterLab) run alone afterwards; the quick report build starts only where a selected test
+# needs it, so it never runs beside them. TEST_WORKERS=0 runs the first part in one process too.
+# --durations: the slowest tests, so that CI logs show where the ~10 minutes go.
 TEST_WORKERS ?= 2
 
 test: setup
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not serial"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not serial" --durations=15
 	$(BIN)/python -m pytest -m serial
 
 demo: setup
