@@ -11,7 +11,10 @@ import ast
 import json
 import os
 import re
+import shutil
 import sys
+import threading
+import time
 from pathlib import Path
 
 import nbformat
@@ -804,3 +807,31 @@ def test_comparison_tables_give_paired_intervals_and_transfer_metrics_with_n():
     metrics = comparison_metrics(comparison)
     assert metrics["difference_vs_structure"]["parameter"]["n"] == 3
     assert metrics["difference_vs_structure_95%_CI"]["parameter"] == row["95% CI"]
+
+
+def test_a_worker_waiting_for_its_turn_gives_up_when_the_runner_removes_the_go_folder(tmp_path):
+    from workbench.warm_kernels import wait_for_go
+
+    signals = tmp_path / "signals"
+    signals.mkdir()
+    outcome: dict = {}
+
+    def wait(name: str) -> None:
+        try:
+            wait_for_go(signals / f"{name}.go")
+            outcome[name] = "go"
+        except RuntimeError as error:
+            outcome[name] = str(error)
+
+    first = threading.Thread(target=wait, args=("first",))
+    first.start()
+    (signals / "first.go").touch()
+    first.join(timeout=10)
+    assert outcome["first"] == "go"
+    second = threading.Thread(target=wait, args=("second",))
+    second.start()
+    time.sleep(0.3)
+    assert second.is_alive()  # still waiting for its turn
+    shutil.rmtree(signals)  # what run_notebooks does when it stops early
+    second.join(timeout=10)
+    assert not second.is_alive() and "stopped before this notebook's turn" in outcome["second"]

@@ -941,23 +941,30 @@ def run_notebooks(
     try:
         with concurrent.futures.ProcessPoolExecutor(max_workers=2 * jobs, mp_context=context,
                                                     initializer=skip_slow_optional_imports) as pool:
-            while pending or running:
-                give_go()
-                while hand_over():  # a notebook handed over may get its go at once, freeing a warming place
+            try:
+                while pending or running:
                     give_go()
-                # A short wait, to see prerequisites that have executed but still render their HTML.
-                finished, _ = concurrent.futures.wait(running, timeout=0.2 if waiting else None,
-                                                      return_when=concurrent.futures.FIRST_COMPLETED)
-                for future in finished:
-                    notebook = running.pop(future)
-                    if notebook in waiting:
-                        waiting.remove(notebook)
-                    try:
-                        done(future.result())
-                    except Exception as failure:  # the worker process itself died
-                        done(NotebookResult(notebook.name, notebook.title, STATUS_FAILED, 0.0, notebook.parameters,
-                                            error={"ename": type(failure).__name__, "evalue": str(failure),
-                                                   "cell": None, "source": ""}))
+                    while hand_over():  # one handed over may get its go at once, freeing a warming place
+                        give_go()
+                    # A short wait, to see prerequisites that have executed but still render their HTML.
+                    finished, _ = concurrent.futures.wait(running, timeout=0.2 if waiting else None,
+                                                          return_when=concurrent.futures.FIRST_COMPLETED)
+                    for future in finished:
+                        notebook = running.pop(future)
+                        if notebook in waiting:
+                            waiting.remove(notebook)
+                        try:
+                            done(future.result())
+                        except Exception as failure:  # the worker process itself died
+                            done(NotebookResult(notebook.name, notebook.title, STATUS_FAILED, 0.0,
+                                                notebook.parameters, error={"ename": type(failure).__name__,
+                                                                            "evalue": str(failure), "cell": None,
+                                                                            "source": ""}))
+            except BaseException:
+                # Stopped early (Ctrl-C, an error here): workers still waiting for their turn see
+                # the go folder vanish and shut their kernels down, so the pool can close.
+                shutil.rmtree(signals, ignore_errors=True)
+                raise
     finally:
         shutil.rmtree(signals, ignore_errors=True)
     return [results[notebook.name] for notebook in plan.notebooks]

@@ -82,9 +82,14 @@ def stop_kernel(manager: Any) -> None:
 
 
 def wait_for_go(go_file: Path) -> None:
-    """Block until the runner creates `go_file`; give up (raise) if the runner process is gone."""
+    """Block until the runner creates `go_file`.
+
+    Raises:
+        RuntimeError: when the runner is gone or gave up (it removes the folder of go files
+            when it stops early, so that no worker waits for a turn that will not come).
+    """
     parent = os.getppid()
     while not go_file.exists():
-        if os.getppid() != parent:
-            raise RuntimeError("the report runner exited before this notebook's turn")
+        if os.getppid() != parent or not go_file.parent.is_dir():
+            raise RuntimeError("the report run stopped before this notebook's turn")
         time.sleep(GO_POLL_SECONDS)
