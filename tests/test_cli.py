@@ -153,3 +153,16 @@ def test_rank_scores_cut_points_and_verifies_them_against_fine_tunes(tmp_path: P
     assert {row[0] for row in rows} == {"logme", "probe_accuracy"}
     for _, n, tau, rho in rows:
         assert int(n) == 5 and -1.0 <= float(tau) <= 1.0 and -1.0 <= float(rho) <= 1.0
+
+
+def test_ctrl_c_says_what_is_left_for_the_command_that_was_stopped(monkeypatch, capsys):
+    import workbench.reports
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(workbench.reports, "build_reports", interrupted)
+    assert main(["report", "--quick"]) == 130
+    error = capsys.readouterr().err
+    assert "workbench report: interrupted. Notebooks that had finished keep their reports" in error
+    assert "resume" not in error and "Traceback" not in error

@@ -278,6 +278,15 @@ def collect_parameters(arguments: argparse.Namespace, skip: Sequence[str] = ()) 
     return values
 
 
+# What an interrupted command leaves behind, and how to go on.
+INTERRUPTED = {
+    "": "Nothing was added to the runs; a run that had finished an epoch continues with `workbench resume NAME`.",
+    "report": "Notebooks that had finished keep their reports; the index was not rewritten. Run the same "
+              "command again to regenerate the set.",
+    "runs": "Nothing was changed.",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `workbench` command. Returns the exit code."""
     # Quiet TensorFlow's C++ start-up logging unless the user asked for it.
@@ -297,8 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"workbench {arguments.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print(f"workbench {arguments.command}: interrupted. Nothing was added to the runs; a run that had "
-              "finished an epoch continues with `workbench resume NAME`.", file=sys.stderr)
+        print(f"workbench {arguments.command}: interrupted. {INTERRUPTED.get(arguments.command, INTERRUPTED[''])}",
+              file=sys.stderr)
         return 130
 
 
