@@ -4,9 +4,9 @@ Most of a short report notebook's fixed cost is its kernel: the process starts, 
 cells import TensorFlow (5–8 s on two cores). With `-j N` a report worker takes a notebook before
 the notebooks it runs `after` have finished, starts its kernel, runs the report set's `warm_up`
 code in it (silently, in a namespace of its own: no output, no names, no history, no execution
-count), and waits for its go file,
-which the runner creates once the notebook may run. papermill then executes the notebook in that
-kernel (`km=`), exactly as in a cold one: the warm-up only imports modules.
+count), and waits for its go file, which the runner creates once the notebook may run. papermill
+then executes the notebook in that kernel (`km=`), exactly as in a cold one: the warm-up only
+imports modules.
 
 Used by `workbench.reports`; no widget or TensorFlow import here.
 """
