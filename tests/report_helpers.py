@@ -6,12 +6,16 @@ tests include one that needs it (`start_quick_reports`), the report tests are mo
 the run, and the first of them waits for it (`build_quick_reports`). Under pytest-xdist the
 workers share one build through a folder beside their base temporary folders: whichever worker
 creates its lock file starts the build; every worker reads the same result.
+
+Below the build: helpers that read the figures out of a report page, and the tiny notebooks the
+`test_reports_*` files run (no TensorFlow; a kernel starts in a second or two).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -112,3 +116,88 @@ def build_quick_reports(tmp_path_factory: pytest.TempPathFactory) -> QuickReport
             pytest.fail(f"the quick report set did not finish in {BUILD_TIMEOUT_SECONDS} s; see {folder / 'build.log'}")
         time.sleep(1)
     return QuickReports(folder / "reports", int((folder / "exit-code").read_text()))
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading report pages, and tiny report sets that need no TensorFlow (shared by the test_reports_* files)
+# ------------------------------------------------------------------------------------------------
+
+
+def plotly_figures(page: str) -> list[list[dict]]:
+    """The trace lists of every `Plotly.newPlot("id", [traces], ...)` call in a page."""
+    return [traces for traces, _ in plotly_figures_with_layout(page)]
+
+
+def plotly_figures_with_layout(page: str) -> list[tuple[list[dict], dict]]:
+    """(traces, layout) of every `Plotly.newPlot("id", [traces], {layout}, ...)` call in a page."""
+    decoder = json.JSONDecoder()
+    figures = []
+    for match in re.finditer(r'Plotly\.newPlot\(\s*"[^"]+",\s*', page):
+        traces, end = decoder.raw_decode(page, match.end())
+        layout_start = re.compile(r"\s*,\s*").match(page, end).end()
+        layout, _ = decoder.raw_decode(page, layout_start)
+        figures.append((traces, layout))
+    return figures
+
+
+def without_plotly_js(page: str) -> str:
+    """The page minus the body of the inline plotly.js bundle, whose strings hold attribution links."""
+    start = page.find("* plotly.js v")
+    if start < 0:
+        return page
+    return page[:start] + page[page.index("</script>", start):]
+
+
+def network_references(page: str) -> list[str]:
+    """<script src>, and src/href attributes or CSS/JS imports that point at the network."""
+    page = without_plotly_js(page)
+    patterns = (r"""<script[^>]*\bsrc\s*=\s*["']?[^"'\s>]+""", r"""\b(?:src|href)\s*=\s*["']?(?:https?:)?//[^"'\s>]+""",
+                r"""@import\s+(?:url\()?["']?(?:https?:)?//""", r"""\bimport\s*\(?\s*["'](?:https?:)?//""")
+    return [found for pattern in patterns for found in re.findall(pattern, page)]
+
+
+def write_notebook(path: Path, parameters: str, *cells: str) -> Path:
+    """A tiny notebook: a title, a cell tagged `parameters`, then `cells`, on the workbench kernel."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "workbench", "display_name": "Python (workbench)",
+                                                                 "language": "python"}})
+    notebook.cells.append(nbformat.v4.new_markdown_cell(f"# Tiny report {path.stem}"))
+    parameter_cell = nbformat.v4.new_code_cell(parameters)
+    parameter_cell.metadata["tags"] = ["parameters"]
+    notebook.cells.append(parameter_cell)
+    notebook.cells += [nbformat.v4.new_code_cell(source) for source in cells]
+    nbformat.write(notebook, path)
+    return path
+
+
+FIGURE_CELLS = (
+    "import plotly.graph_objects as go\nfrom workbench import notebook_support as support\nsupport.prepare_notebook()",
+    "support.record_metrics(output_dir, score=0.5, label=label)",
+    'go.Figure(go.Bar(x=["a", "b"], y=[1, 2]), layout_title_text=f"bars of {label}")',
+)
+
+
+def make_tiny_report_set(folder: Path) -> Path:
+    """Three tiny notebooks: one draws a figure, one raises in its second code cell, one runs after it."""
+    import yaml
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_notebook(folder / "first.ipynb", 'label = "default"\noutput_dir = "."', *FIGURE_CELLS)
+    write_notebook(folder / "broken.ipynb", 'output_dir = "."', "value = 1",
+                   'raise ValueError("deliberate failure for the test")', 'print("never reached")')
+    write_notebook(folder / "after.ipynb", 'label = "default"\noutput_dir = "."', *FIGURE_CELLS)
+    config = {
+        "kernel": "workbench", "timeout": 120, "output_dir": "out",
+        "parameters": {"label": "from-config"},
+        "quick": {"label": "from-quick"},
+        "notebooks": [{"path": "first.ipynb"}, {"path": "broken.ipynb"},
+                      {"path": "after.ipynb", "after": ["broken"], "parameters": {"label": "from-entry"}}],
+    }
+    (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return folder / "config.yaml"
+
+
+def files_under(folder: Path) -> list[str]:
+    """Every file below `folder`, as sorted relative paths."""
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())

@@ -67,10 +67,19 @@ def test_classes_resolve_from_names_indices_and_ranges_in_the_given_order() -> N
     (("3-12",), "out of range"),
     (("12",), "out of range"),
     (("1", "1"), "more than once"),
+    (("12-3",), "out of range"),
 ])
 def test_bad_classes_are_readable_errors(tokens: tuple, fragment: str) -> None:
     with pytest.raises(DataError, match=fragment):
         resolve_classes(tokens, tuple(str(i) for i in range(10)), "mnist-5k:x")
+
+
+def test_a_reversed_range_is_called_reversed_and_the_fix_is_written_out() -> None:
+    with pytest.raises(DataError) as caught:
+        prepare_task("mnist-5k:4-0")
+    message = str(caught.value)
+    assert "Class range '4-0' in task 'mnist-5k:4-0' is reversed" in message
+    assert "Write 0-4" in message and "4,3,2,1,0" in message and "out of range" not in message
 
 
 def test_chosen_classes_are_relabelled_in_the_order_given() -> None:
@@ -172,9 +181,41 @@ def test_keras_dataset_offline_names_the_alternatives(monkeypatch: pytest.Monkey
         raise OSError("network is unreachable")
 
     monkeypatch.setattr(keras.datasets.cifar10, "load_data", refuse)
-    data._load_named.cache_clear()
+    data.load_named_dataset.cache_clear()
     with pytest.raises(DataError) as caught:
         prepare_task("cifar10:cat,dog")
     message = str(caught.value)
     assert "folder:" in message and "mnist-5k" in message and "network is unreachable" in message
-    data._load_named.cache_clear()
+    data.load_named_dataset.cache_clear()
+
+
+@pytest.mark.parametrize(("task", "fragments"), [
+    ("cifar10:kat", ["Class 'kat' in task 'cifar10:kat' is not a class of this dataset. Did you mean cat?",
+                     "Known classes: airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck."]),
+    ("cifar10:cat,dog,cat", ["names class(es) cat more than once"]),
+    ("cifar100:0-100", ["out of range: this dataset has 100 classes, indices 0..99"]),
+    ("fashion_mnist:tshirt,sneakers", ["'sneakers'", "Did you mean sneaker?"]),
+    ("mnist:9-5", ["is reversed", "Write 5-9"]),
+])
+def test_keras_dataset_classes_are_checked_before_anything_is_downloaded(
+        monkeypatch: pytest.MonkeyPatch, task: str, fragments: list[str]) -> None:
+    import keras
+
+    downloads: list[str] = []
+    for name in data.KERAS_DATASETS:
+        monkeypatch.setattr(getattr(keras.datasets, name), "load_data", lambda name=name: downloads.append(name))
+    data.load_named_dataset.cache_clear()
+    try:
+        with pytest.raises(DataError) as caught:
+            prepare_task(task)
+    finally:
+        data.load_named_dataset.cache_clear()
+    assert downloads == []
+    for fragment in fragments:
+        assert fragment in str(caught.value)
+
+
+def test_every_named_dataset_has_its_class_names_known_without_loading() -> None:
+    assert set(data.KNOWN_CLASS_NAMES) == set(data.DATASETS) - {"folder"}
+    assert data.check_known_classes(parse_task("cifar10:dog,cat")) == [5, 3]
+    assert data.check_known_classes(parse_task("folder:/nowhere:a,b")) is None

@@ -1,5 +1,5 @@
 """Fine-tuning techniques on tiny settings: schedules really unfreeze, per-block rates really differ,
-BatchNorm policy, cached features match uncached ones, the learning-rate finder, and the sweeps."""
+BatchNorm policy, cached features match uncached ones, and the learning-rate finder."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import pytest
 import workbench
 from workbench.config import RunConfig, config_from_mapping
 from workbench.errors import ConfigError
-from workbench.experiments import sweep_freeze_depth, sweep_label_budget
 from workbench.fine_tuning import FineTuningPlan, find_learning_rate, suggest_learning_rate
 from workbench.models import build_model, model_blocks
 from workbench.transfer_modes import transfer_model
@@ -158,52 +157,9 @@ def test_suggestion_is_the_steepest_descent_before_the_minimum() -> None:
         suggest_learning_rate(rates, losses) == pytest.approx(rates[3], rel=1e-6)
 
 
-def test_freeze_depth_sweep_has_one_point_per_setting_and_seed(source_run, runs_dir: Path) -> None:
-    base = config_from_mapping({"source": str(source_run.path), "task": "mnist-5k:5-9", "per_class": 5,
-                                "epochs": 1, "runs_dir": str(runs_dir)}, kind="transfer")
-    sweep = sweep_freeze_depth(base, depths=[0, 4], seeds=2)
-    points = sweep.points()
-    assert {(point["series"], point["x"]) for point in points} == {
-        (series, depth) for series in ("structure", "frozen (AnB)", "fine-tuned (AnB+)") for depth in (0, 4)}
-    assert all(point["n"] == 2 and sorted(point["seeds"]) == [0, 1] for point in points)
-    assert len(sweep.runs) == 2 * (1 + 2 * 2) + 2  # the structure run is drawn at both depths
-    frozen_four = next(run for run in sweep.runs if run.name.endswith("frozen4-s0"))
-    assert frozen_four.transfer_report["freeze_depth"] == 4 and frozen_four.transfer_report["copy_depth"] == 4
 
 
-def test_label_budget_sweep_covers_every_mode_and_budget(source_run, runs_dir: Path) -> None:
-    base = config_from_mapping({"source": str(source_run.path), "task": "mnist-5k:5-9", "epochs": 1,
-                                "runs_dir": str(runs_dir)}, kind="transfer")
-    sweep = sweep_label_budget(base, budgets=[1, 3], seeds=1, modes=["structure", "feature"])
-    points = sweep.points()
-    assert sorted((point["series"], point["x"]) for point in points) == [
-        ("feature", 1), ("feature", 3), ("structure", 1), ("structure", 3)]
-    assert all(point["n"] == 1 for point in points)
-    assert "labels per class" in sweep.format_table()
 
 
-def test_comparison_reports_paired_differences_and_transfer_metrics(source_run, runs_dir: Path) -> None:
-    comparison = workbench.compare(source=str(source_run.path), task="mnist-5k:5-9", per_class=5, seeds=2,
-                                   epochs=2, runs_dir=str(runs_dir), modes=["structure", "parameter"])
-    [difference] = comparison.paired_differences()
-    runs = {(run.config["mode"], run.config["seed"]): run.test_accuracy for run in comparison.runs}
-    expected = np.mean([runs[("parameter", seed)] - runs[("structure", seed)] for seed in (0, 1)])
-    assert difference["mode"] == "parameter" and difference["mean"] == pytest.approx(expected)
-    assert difference["low"] <= difference["mean"] <= difference["high"]
-    [metrics] = comparison.transfer_metrics()
-    assert set(metrics) >= {"jumpstart", "asymptotic_gain", "transfer_ratio", "epochs_to_threshold"}
-    assert metrics["asymptotic_gain"]["mean"] == pytest.approx(expected)
-    assert "95% CI" in comparison.format_table()
 
 
-def test_one_study_config_with_parameter_techniques_drives_every_mode() -> None:
-    from workbench.experiments import config_for_mode
-
-    base = config_from_mapping({"source": "s", "unfreeze": "gradual", "block_lr": "geometric", "freeze_depth": 2,
-                                "copy_depth": 3}, kind="transfer")
-    structure = config_for_mode(base, "structure", seed=1)
-    assert (structure.unfreeze, structure.block_lr, structure.freeze_depth, structure.copy_depth) == (
-        "none", "uniform", None, None)
-    parameter = config_for_mode(base, "parameter", seed=1)
-    assert (parameter.unfreeze, parameter.freeze_depth, parameter.copy_depth) == ("gradual", 2, 3)
-    assert not RunConfig(kind="transfer", source="s", mode="feature", batchnorm="train").uses_feature_cache()

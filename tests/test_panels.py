@@ -6,6 +6,7 @@ import shutil
 import time
 from pathlib import Path
 
+import ipywidgets as widgets
 import keras
 import pytest
 
@@ -19,6 +20,7 @@ from workbench.panels import (
     layer_plan,
     parse_sweep_values,
     preview_transfer,
+    sweep_budgets,
     target_class_names,
     technique_stages,
 )
@@ -263,9 +265,26 @@ def test_pretrain_section_trains_a_source_with_its_own_curves_and_selects_it(run
     assert panel.transfer_config().source == str(runs_dir / "fresh")
 
 
-def test_the_panel_displays_as_a_widget(source_runs_dir: Path) -> None:
-    bundle = make_panel(source_runs_dir)._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in bundle
+def displayed_widgets(root: widgets.Widget) -> list[widgets.Widget]:
+    """Every widget in the tree under `root`: what the frontend renders when `root` is displayed."""
+    found = [root]
+    for child in getattr(root, "children", ()):
+        found += displayed_widgets(child)
+    return found
+
+
+def test_the_panel_displays_as_one_widget_that_holds_every_control(source_runs_dir: Path) -> None:
+    panel = make_panel(source_runs_dir)
+    bundle = panel._repr_mimebundle_()
+    # The display shows the panel's own column, not some other widget.
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == panel.widget.model_id
+    shown = {id(widget) for widget in displayed_widgets(panel.widget)}
+    controls = {name: value for name, value in vars(panel).items() if isinstance(value, widgets.Widget)}
+    controls.update({f"augment_checks[{name}]": check for name, check in panel.augment_checks.items()})
+    controls.update({f"sweep_mode_checks[{name}]": check for name, check in panel.sweep_mode_checks.items()})
+    assert len(controls) > 60
+    # Every control the panel exposes is on screen: none was left out when the parts were composed.
+    assert [name for name, control in controls.items() if id(control) not in shown] == []
 
 
 def test_a_source_whose_model_cannot_be_read_is_reported_and_the_panel_still_opens(source_runs_dir: Path) -> None:
@@ -437,7 +456,7 @@ def test_a_bad_technique_combination_is_shown_and_the_panel_stays_usable(source_
     panel.sweep_button.click()
     assert "9 is deeper than this source model allows (0..4" in panel.message.value
     panel.sweep_depths.value = "0,two"
-    assert "&#x27;two&#x27; is not a whole number" in panel.sweep_plan_info.value
+    assert "holds &#x27;two&#x27;; allowed: whole numbers from 0" in panel.sweep_plan_info.value
     assert not panel.running and run_dirs(source_runs_dir) == []
 
     # Fixed: the same panel trains.
@@ -454,10 +473,18 @@ def test_sweep_values_are_parsed_and_counted() -> None:
     assert parse_sweep_values("0, 2,4", "depths", allow_all=False) == [0, 2, 4]
     assert parse_sweep_values("1,5,all", "budgets", allow_all=True) == [1, 5, None]
     assert parse_sweep_values("  ", "depths", allow_all=False) is None
-    with pytest.raises(workbench.WorkbenchError, match="'all' is not a whole number. Type the depths"):
+    assert parse_sweep_values(" ; , ", "budgets", allow_all=True) is None
+    # The rules (and words) of `config.parse_int_list`, which the CLI and papermill use too.
+    with pytest.raises(workbench.WorkbenchError, match="holds 'all'; allowed: whole numbers from 0. Type the depths"):
         parse_sweep_values("0,all", "depths", allow_all=False)
     with pytest.raises(workbench.WorkbenchError, match="repeats a value"):
         parse_sweep_values("1,1", "budgets", allow_all=True)
+    # A budget is labels per class: 0 is refused, with what is allowed.
+    assert sweep_budgets("1, 5,ALL") == [1, 5, None]
+    with pytest.raises(workbench.WorkbenchError, match="budgets='1,0' holds '0'; allowed: whole numbers from 1, or all"):
+        sweep_budgets("1,0")
+    with pytest.raises(workbench.WorkbenchError, match="budgets='' is empty"):
+        sweep_budgets("")
     # Depth sweep: one structure run per seed, then AnB (and AnB+) per depth.
     assert count_sweep_runs("freeze_depth", [0, 2, 4], [0, 1], include_fine_tuned=True) == 2 * (1 + 3 * 2)
     assert count_sweep_runs("per_class", [1, 5, None], [0, 1, 2], ["structure", "feature"]) == 18

@@ -7,15 +7,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from workbench.config import config_from_mapping
-from workbench.experiments import (
-    DEFAULT_COMPARE_MODES,
-    Comparison,
-    Sweep,
-    run_comparison,
-    sweep_freeze_depth,
-    sweep_label_budget,
-)
+from workbench.experiments import DEFAULT_COMPARE_MODES, Comparison, run_comparison
 from workbench.runs import Run
+from workbench.sweeps import Sweep, sweep_freeze_depth, sweep_label_budget
 
 
 def pretrain(callbacks: Sequence[Any] = (), stop_event: threading.Event | None = None, **parameters: Any) -> Run:
@@ -177,3 +171,136 @@ def _check_lr_range(min_lr: Any, max_lr: Any, steps: Any) -> None:
         )
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
         raise ConfigError(f"steps={steps!r} must be a whole number of at least 2 batches. Pass e.g. --steps 100.")
+
+
+# ------------------------------------------------------------------------------------------------
+# The other command-line verbs (resume, rank, report): the CLI parses and calls these.
+# ------------------------------------------------------------------------------------------------
+
+
+def resume(
+    name: str,
+    runs_dir: str = "runs",
+    callbacks: Sequence[Any] = (),
+    stop_event: threading.Event | None = None,
+) -> Run:
+    """Continue a run that was killed after at least one finished epoch, e.g. `resume("source")`.
+
+    Args:
+        name: the run's name.
+        runs_dir: the folder holding its temporary directory. Defaults to "runs".
+        callbacks: extra Keras callbacks.
+        stop_event: set it to stop training after the current batch.
+
+    Returns:
+        The saved run, with one continuous history.
+    """
+    from workbench.training import resume_run
+
+    return resume_run(name, runs_dir, callbacks=callbacks, stop_event=stop_event)
+
+
+def interrupted_runs(runs_dir: str = "runs") -> dict[str, Any]:
+    """Runs killed after at least one finished epoch, which `resume` can continue: name → temporary folder."""
+    from workbench.training import interrupted_runs as find_interrupted_runs
+
+    return find_interrupted_runs(runs_dir)
+
+
+def rank(
+    sources: str | Sequence[str],
+    task: str = "mnist-5k:5-9",
+    per_class: int | None = None,
+    seed: int = 0,
+    runs_dir: str = "runs",
+) -> dict[str, Any]:
+    """Transferability scores before any training, e.g. `rank(["runs/source"], "mnist-5k:5-9", per_class=5)`.
+
+    One source: LogME, LEEP and a linear probe at every cut point, and a suggested freeze depth
+    (`diagnostics.score_blocks`). Several: a ranking of the sources by LogME at the penultimate
+    layer (`diagnostics.rank_sources`).
+
+    Args:
+        sources: one source run or several.
+        task: the target task. Defaults to "mnist-5k:5-9".
+        per_class: target labels per class; None takes all. Defaults to None.
+        seed: seed of the label-budget draw. Defaults to 0.
+        runs_dir: where bare run names are looked up. Defaults to "runs".
+
+    Returns:
+        sources, task, per_class, runs_dir, and either block_scores (one source) or ranking
+        (several); the other is None. `verify_rank` takes this dict.
+    """
+    from workbench import diagnostics
+
+    names = [sources] if isinstance(sources, str) else list(sources)
+    common = {"per_class": per_class, "seed": seed, "runs_dir": runs_dir}
+    ranked: dict[str, Any] = {"sources": names, "task": task, "per_class": per_class, "runs_dir": runs_dir,
+                              "block_scores": None, "ranking": None}
+    if len(names) == 1:
+        ranked["block_scores"] = diagnostics.score_blocks(names[0], task, **common)
+    else:
+        ranked["ranking"] = diagnostics.rank_sources(names, task, **common)
+    return ranked
+
+
+def verify_rank(
+    ranked: dict[str, Any],
+    epochs: int = 3,
+    seeds: int | Sequence[int] = 1,
+    on_run_done: Callable[[Run], None] | None = None,
+    stop_event: threading.Event | None = None,
+    jobs: int = 1,
+) -> dict[str, Any]:
+    """Fine-tune for real behind a `rank` result and say how well each score ranked the outcomes.
+
+    Args:
+        ranked: what `rank` returned.
+        epochs: epochs per fine-tune. Defaults to 3.
+        seeds: a count or a list of seeds. Defaults to 1.
+        on_run_done: called with each finished run.
+        stop_event: once set, stops the current run and starts no more.
+        jobs: runs trained at once in worker processes. Defaults to 1.
+
+    Returns:
+        The verification; `correlations` holds Kendall tau and Spearman rho per score.
+    """
+    from workbench import diagnostics
+
+    def done(run: Run, *rest: Any) -> None:
+        if on_run_done is not None:
+            on_run_done(run)
+
+    if ranked["block_scores"] is not None:
+        return diagnostics.verify_by_training(ranked["block_scores"], epochs=epochs, seeds=seeds,
+                                              runs_dir=ranked["runs_dir"], on_run_done=done, stop_event=stop_event,
+                                              jobs=jobs)
+    return diagnostics.verify_sources_by_training(
+        ranked["ranking"], ranked["task"], per_class=ranked["per_class"], epochs=epochs, seeds=seeds,
+        runs_dir=ranked["runs_dir"], on_run_done=done, stop_event=stop_event, jobs=jobs)
+
+
+def report(
+    config_path: str = "reports/config.yaml",
+    output_dir: str | None = None,
+    parameters: dict[str, Any] | None = None,
+    quick: bool = False,
+    **options: Any,
+) -> tuple[Any, list[Any]]:
+    """Run the report notebooks with papermill and render them to offline HTML, e.g. `report(quick=True)`.
+
+    Args:
+        config_path: the report set. Defaults to "reports/config.yaml".
+        output_dir: where reports and index.html go; None takes the config's. Defaults to None.
+        parameters: papermill parameters for every notebook that declares them. Defaults to None.
+        quick: use the config's tiny `quick` parameters. Defaults to False.
+        **options: parameters_file, kernel, timeout, jobs, log_output, command (see
+            `reports.build_reports`).
+
+    Returns:
+        (plan, results): `plan.index_path` is the index; one result per notebook.
+    """
+    from workbench.reports import build_reports
+
+    return build_reports(config_path=config_path, output_dir=output_dir, parameters=parameters, quick=quick,
+                         **options)

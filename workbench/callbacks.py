@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
@@ -125,38 +127,138 @@ class NanGuard(keras.callbacks.Callback):
             self._good_epoch = epoch + 1
 
 
-class EpochProgressBar(keras.callbacks.Callback):
-    """One tqdm bar per run that advances per epoch and shows the latest accuracies.
+@dataclass(frozen=True)
+class ProgressUpdate:
+    """What `EpochProgress` tells its `show` function at train begin, each epoch end and train end.
 
-    Used by the CLI instead of Keras' per-batch output. Writes to stderr so stdout stays parseable.
+    Args:
+        label: the run's label, e.g. "pretrain" or "parameter seed 0".
+        epoch: epochs finished so far (0 at train begin; counted from the resumed epoch on resume).
+        epochs: epochs planned, or None when Keras did not say.
+        logs: the latest epoch's Keras logs (loss, accuracy, val_loss, val_accuracy).
+        seconds: wall time since train begin.
+        finished: True once, at train end.
     """
 
-    def __init__(self, description: str, position: int = 0, leave: bool = False) -> None:
+    label: str
+    epoch: int
+    epochs: int | None
+    logs: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    finished: bool = False
+
+    def line(self) -> str:
+        """`"pretrain epoch 2/5: loss 0.3120, accuracy 0.9120, val_loss ..."` (missing keys left out)."""
+        of = f"/{self.epochs}" if self.epochs else ""
+        shown = [f"{key} {float(self.logs[key]):.4f}" for key in HISTORY_KEYS if key in self.logs]
+        return f"{self.label} epoch {self.epoch}{of}: " + ", ".join(shown)
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """The one per-epoch progress callback: the CLI's bars, the panel's status line, the notebooks'
+    log lines and the parallel workers' relay all render the `ProgressUpdate`s it sends to `show`.
+
+    Every training path (full fit, head on cached features, resume) reports each epoch once, so a
+    bar or a status line always reaches the number of epochs that ran.
+
+    Example:
+        >>> model.fit(data, epochs=3, callbacks=[EpochProgress("demo", lambda update: print(update.line()))])
+
+    Args:
+        label: the run's label.
+        show: called with a `ProgressUpdate` at train begin (epoch 0), after every epoch and at
+            train end (`finished=True`).
+    """
+
+    def __init__(self, label: str, show: Callable[[ProgressUpdate], None]) -> None:
         super().__init__()
-        self.description = description
+        self.label = str(label)
+        self.show = show
+        self._started = time.perf_counter()
+        self._epochs: int | None = None
+        self._epoch = 0
+        self._logs: dict[str, float] = {}
+
+    def _update(self, finished: bool = False) -> ProgressUpdate:
+        return ProgressUpdate(self.label, self._epoch, self._epochs, dict(self._logs),
+                              time.perf_counter() - self._started, finished)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._started = time.perf_counter()
+        self._epochs = (self.params or {}).get("epochs")
+        self._epoch, self._logs = 0, {}
+        self.show(self._update())
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        # On resume Keras starts at `initial_epoch`: count from there.
+        self._epoch = max(self._epoch, epoch)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch + 1
+        self._logs = {key: float(value) for key, value in (logs or {}).items() if key in HISTORY_KEYS}
+        self.show(self._update())
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.show(self._update(finished=True))
+
+
+class _TqdmBar:
+    """Renders `ProgressUpdate`s as one tqdm bar per run (stderr, so stdout stays parseable)."""
+
+    def __init__(self, position: int = 0, leave: bool = False) -> None:
         self.position = position
         self.leave = leave
         self.bar: Any = None
 
-    def on_train_begin(self, logs: dict | None = None) -> None:
+    def __call__(self, update: ProgressUpdate) -> None:
         from tqdm import tqdm
 
-        total = (self.params or {}).get("epochs")
-        self.bar = tqdm(total=total, desc=self.description, unit="epoch", position=self.position,
-                        leave=self.leave, dynamic_ncols=True)
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
+        if self.bar is None and not update.finished:
+            # Epochs are rare events: draw every one. tqdm's default (redraw at most every 0.1 s)
+            # left a bar of fast epochs (a head on cached features) showing 1/3 when all 3 had run.
+            self.bar = tqdm(total=update.epochs, desc=update.label, unit="epoch", position=self.position,
+                            leave=self.leave, dynamic_ncols=True, initial=update.epoch, mininterval=0, miniters=1)
+            return
         if self.bar is None:
             return
-        shown = {key: f"{logs[key]:.3f}" for key in ("accuracy", "val_accuracy") if key in logs}
+        shown = {key: f"{update.logs[key]:.3f}" for key in ("accuracy", "val_accuracy") if key in update.logs}
         self.bar.set_postfix(shown, refresh=False)
-        self.bar.update(1)
-
-    def on_train_end(self, logs: dict | None = None) -> None:
-        if self.bar is not None:
+        self.bar.update(update.epoch - self.bar.n)
+        if update.finished:
             self.bar.close()
             self.bar = None
+
+
+def progress_bar(label: str, position: int = 0, leave: bool = False) -> EpochProgress:
+    """The CLI's progress: one tqdm bar per run that advances per epoch and shows the latest
+    accuracies, instead of Keras' per-batch output.
+
+    Args:
+        label: the bar's description.
+        position: the bar's line (for several bars at once). Defaults to 0.
+        leave: keep the finished bar on screen. Defaults to False.
+    """
+    return EpochProgress(label, _TqdmBar(position, leave))
+
+
+def EpochProgressBar(description: str, position: int = 0, leave: bool = False) -> EpochProgress:  # noqa: N802
+    """The earlier name of `progress_bar`, kept so existing scripts work."""
+    return progress_bar(description, position, leave)
+
+
+def _print_line(update: ProgressUpdate) -> None:
+    if update.epoch and not update.finished:
+        print(update.line(), flush=True)
+
+
+def progress_lines(label: str) -> EpochProgress:
+    """The notebooks' progress: one printed line per epoch, like Keras' `verbose=2`, labelled.
+
+    Under papermill each line is a stream output that `--log-output` forwards to the terminal, so
+    the person running `workbench report` sees progress; `verbose=1` progress bars would flood
+    the report instead.
+    """
+    return EpochProgress(label, _print_line)
 
 
 class LiveCurves(keras.callbacks.Callback):

@@ -435,3 +435,60 @@ def check_jobs(jobs: Any, where: str = "") -> int:
         raise ConfigError(f"jobs={jobs!r}{source} must be a whole number of at least 1 (1 works one at a time). "
                           "Pass e.g. -j 2.")
     return jobs
+
+
+def parse_int_list(
+    value: Any,
+    name: str,
+    *,
+    allow_all: bool = False,
+    minimum: int = 0,
+    fix: str | None = None,
+) -> list[int | None]:
+    """A list of whole numbers typed or passed anywhere (CLI, panel box, papermill `-p`): one set of rules.
+
+    Accepts comma (or semicolon) separated text like "0,2,4" or "1,5,all", or a list such as
+    `[0, 2, 4]`. With `allow_all`, "all" (or None in a list) stands for every training example and
+    comes back as None.
+
+    Args:
+        value: the text or list.
+        name: what the numbers are ("depths", "budgets"), for the message.
+        allow_all: whether "all" may appear. Defaults to False.
+        minimum: the smallest allowed number. Defaults to 0.
+        fix: how to pass the value on this front end; None gives a comma-text example.
+            Defaults to None.
+
+    Returns:
+        The numbers in the order given.
+
+    Raises:
+        ConfigError: for an empty list, an item that is not a whole number ≥ `minimum` (or an allowed
+            "all"), or a repeated item; the message names the item, what is allowed and the fix.
+    """
+    example = "1,5,25,all" if allow_all else "0,2,4"
+    fix = fix or f"Give the {name} separated by commas, for example {example}."
+    allowed = f"whole numbers from {minimum}" + (", or all" if allow_all else "")
+    if isinstance(value, str):
+        items: list[Any] = [token.strip() for token in value.replace(";", ",").split(",") if token.strip()]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise ConfigError(f"{name}={value!r} is not a list; allowed: {allowed}. {fix}")
+    if not items:
+        raise ConfigError(f"{name}={value!r} is empty; allowed: {allowed}. {fix}")
+    parsed: list[int | None] = []
+    for item in items:
+        if allow_all and (item is None or (isinstance(item, str) and item.lower() == "all")):
+            parsed.append(None)
+            continue
+        try:
+            number = _whole_number(item)
+        except (TypeError, ValueError):
+            number = None
+        if number is None or number < minimum:
+            raise ConfigError(f"{name}={value!r} holds {item!r}; allowed: {allowed}. {fix}")
+        parsed.append(number)
+    if len(set(parsed)) != len(parsed):
+        raise ConfigError(f"{name}={value!r} repeats a value; give each of the {name} once. {fix}")
+    return parsed

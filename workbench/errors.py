@@ -26,3 +26,7 @@ class ModelError(WorkbenchError):
 
 class SourceRunError(WorkbenchError):
     """A source run does not exist, is incomplete, or holds no model."""
+
+
+class ReportError(WorkbenchError):
+    """The report set, a parameter, the kernel or an option is unusable; nothing was run."""

@@ -19,6 +19,7 @@ directory with a `config.json` under `runs/` is always a complete run.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import SourceRunError
+from workbench.formatting import json_safe
 
 RUN_FILES = ("config.json", "history.csv", "metrics.json", "manifest.json")
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "partial")
@@ -33,9 +35,6 @@ TEMPORARY_PREFIX = ".tmp-"
 
 
 # One model per process: the source of the current study (see `Run.load_model(shared=True)`).
-_shared_model: dict[str, Any] = {}
-
-
 @dataclass
 class Run:
     """A finished (or stopped) run read back from its directory."""
@@ -83,32 +82,8 @@ class Run:
             key = self._model_file_key()
             if key is None:
                 return self.load_model()  # no file: the usual readable error
-            if _shared_model.get("key") != key:
-                _shared_model.update(key=key, model=self.load_model())
-            return _shared_model["model"]
-        import keras
-
-        import workbench.models  # noqa: F401 - registers the workbench's custom layers
-
-        if not self.model_path.is_file():
-            raise SourceRunError(
-                f"Run {str(self.path)!r} holds no model.keras. Pick a run that finished training "
-                "(`workbench runs` lists them) or pretrain one with `workbench pretrain`."
-            )
-        try:
-            return keras.saving.load_model(self.model_path, compile=compile, safe_mode=True)
-        except Exception as error:  # noqa: BLE001 - every load failure gets one readable message
-            text = str(error)
-            if "lambda" in text.lower() or "safe_mode" in text:
-                raise SourceRunError(
-                    f"{str(self.model_path)!r} holds a Lambda layer (or other arbitrary code), which Keras' safe "
-                    "mode refuses to load because it could run anything. Rebuild the model from named layers "
-                    "(the workbench's models have none), or pretrain a new source run."
-                ) from None
-            raise SourceRunError(
-                f"{str(self.model_path)!r} cannot be loaded ({type(error).__name__}: {text[:200]}). The file is "
-                "truncated or not a Keras 3 model; train the run again (`workbench pretrain` / `workbench transfer`)."
-            ) from None
+            return _load_model_once(key)
+        return _read_model(self.path, self.model_path, compile)
 
     def _model_file_key(self) -> tuple[str, int, int] | None:
         try:
@@ -116,6 +91,21 @@ class Run:
         except OSError:
             return None
         return str(self.model_path.resolve()), status.st_size, status.st_mtime_ns
+
+    def task_data(self, all_labels: bool = False) -> Any:
+        """The run's task rebuilt from its config: the same classes and, with the same seed, the same
+        train/validation/test splits and label budget (`workbench.data.TaskData`).
+
+        Args:
+            all_labels: ignore the run's label budget and keep every training example (the test
+                split is the same either way). Defaults to False.
+        """
+        from workbench.data import prepare_task
+
+        config = self.config
+        per_class = None if all_labels else config.get("per_class")
+        return prepare_task(config["task"], per_class, float(config.get("validation_split", 0.1)),
+                            int(config.get("seed", 0)))
 
     def summary(self) -> dict[str, Any]:
         """One row of key figures for tables (`workbench runs`, the panel)."""
@@ -137,6 +127,40 @@ class Run:
             "status": self.status,
             "created": self.manifest.get("created", ""),
         }
+
+
+@functools.lru_cache(maxsize=1)
+def _load_model_once(key: tuple[str, int, int]) -> Any:
+    """The model of one file (path, size, modification time), loaded once: a study transfers from
+    one source many times. A changed file has a new key and is read again."""
+    path = Path(key[0])
+    return _read_model(path.parent, path, compile=False)
+
+
+def _read_model(run_path: Path, model_path: Path, compile: bool) -> Any:
+    import keras
+
+    import workbench.models  # noqa: F401 - registers the workbench's custom layers
+
+    if not model_path.is_file():
+        raise SourceRunError(
+            f"Run {str(run_path)!r} holds no model.keras. Pick a run that finished training "
+            "(`workbench runs` lists them) or pretrain one with `workbench pretrain`."
+        )
+    try:
+        return keras.saving.load_model(model_path, compile=compile, safe_mode=True)
+    except Exception as error:  # noqa: BLE001 - every load failure gets one readable message
+        text = str(error)
+        if "lambda" in text.lower() or "safe_mode" in text:
+            raise SourceRunError(
+                f"{str(model_path)!r} holds a Lambda layer (or other arbitrary code), which Keras' safe "
+                "mode refuses to load because it could run anything. Rebuild the model from named layers "
+                "(the workbench's models have none), or pretrain a new source run."
+            ) from None
+        raise SourceRunError(
+            f"{str(model_path)!r} cannot be loaded ({type(error).__name__}: {text[:200]}). The file is "
+            "truncated or not a Keras 3 model; train the run again (`workbench pretrain` / `workbench transfer`)."
+        ) from None
 
 
 def resolve_run_path(reference: str | Path, runs_dir: str | Path = "runs") -> Path:
@@ -223,14 +247,111 @@ def read_history(path: Path) -> list[dict[str, Any]]:
 
 def write_json(path: Path, value: Any) -> None:
     """Write JSON with NaN turned into null, so every JSON reader accepts the file."""
-    path.write_text(json.dumps(_without_nan(value), indent=2) + "\n")
+    path.write_text(json.dumps(json_safe(value), indent=2) + "\n")
 
 
-def _without_nan(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
+# --------------------------------------------------------------------------------------------
+# Runs looked up from runs: a reference as a Run, a transfer run's source, display labels and
+# test images (moved here from workbench.diagnostics in issue #11; appended as one block).
+# --------------------------------------------------------------------------------------------
+
+
+def as_run(run: Run | str | Path, runs_dir: str | Path = "runs") -> Run:
+    """A `Run` as it is, or the run a reference names (a path, or a name under `runs_dir`).
+
+    Args:
+        run: a `Run`, or a run's path or name.
+        runs_dir: where bare run names are looked up. Defaults to "runs".
+
+    Raises:
+        SourceRunError: when the reference names no complete run.
+    """
+    return run if isinstance(run, Run) else load_run(run, runs_dir)
+
+
+def source_run_of(run: Run, runs_dir: str | Path = "runs") -> Run:
+    """The source `Run` a transfer run was made from.
+
+    Args:
+        run: a transfer run.
+        runs_dir: where a bare source name is looked up when the run's config names no
+            runs_dir. Defaults to "runs".
+
+    Raises:
+        SourceRunError: for a pretraining run, or when the source run no longer exists.
+    """
+    reference = run.config.get("source") or run.manifest.get("source_run")
+    if run.config.get("kind") != "transfer" or not reference:
+        raise SourceRunError(
+            f"Run {run.name!r} is a {run.config.get('kind', 'pretrain')} run with no source model, so there is "
+            "nothing to compare it with. Pick a transfer run (`workbench runs` lists them)."
+        )
+    candidates = [reference, run.path.parent / Path(reference).name]
+    for candidate in candidates:
+        try:
+            return load_run(candidate, run.config.get("runs_dir", runs_dir))
+        except SourceRunError:
+            continue
+    raise SourceRunError(
+        f"The source run {reference!r} of run {run.name!r} no longer exists. Restore it, or diagnose "
+        "a run whose source is still on disk."
+    )
+
+
+def run_label(run: Run) -> str:
+    """A short display label for a run: its mode (with freeze depth), copy depth and seed.
+
+    Args:
+        run: any run; a pretraining run is labelled "pretrain s<seed>".
+    """
+    # Here, not at the top: workbench.experiments imports this module.
+    from workbench.experiments import mode_label
+
+    config = run.config
+    if config.get("kind") != "transfer":
+        return f"pretrain s{config.get('seed', 0)}"
+    depth = (run.transfer_report or {}).get("freeze_depth", config.get("freeze_depth"))
+    label = mode_label(str(config.get("mode")), depth)
+    if config.get("copy_depth") is not None:
+        label += f" copy {config['copy_depth']}"
+    return f"{label} s{config.get('seed', 0)}"
+
+
+def run_test_images(run: Run) -> tuple[Any, Any]:
+    """The uint8 test images and labels of a run's target task (the same split it was scored on).
+
+    Args:
+        run: a run; its task, validation split and seed rebuild the split.
+    """
+    return run.task_data(all_labels=True).test
+
+
+# --------------------------------------------------------------------------------------------
+# Run matching for the panel's Diagnose view (moved here from workbench.panels in issue #11;
+# appended as one block).
+# --------------------------------------------------------------------------------------------
+
+
+def structure_reference(run: Run, runs: list[Run]) -> Run | None:
+    """The structure (from-scratch) run that `run` is best compared with, among `runs`.
+
+    It must share the run's source, target task, label budget and seed, so that the two models saw
+    the same data and differ only in where their weights started. The newest match wins.
+
+    Args:
+        run: a transfer run.
+        runs: the candidates, oldest first (e.g. the runs of a panel session).
+
+    Returns:
+        That run, or None when there is none (or `run` is itself a structure run).
+    """
+    config = run.config
+    if config.get("kind") != "transfer" or config.get("mode") == "structure":
         return None
-    if isinstance(value, dict):
-        return {key: _without_nan(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_without_nan(item) for item in value]
-    return value
+    same = ("source", "task", "per_class", "seed")
+    for candidate in reversed(list(runs)):
+        other = candidate.config
+        if (candidate.name != run.name and other.get("kind") == "transfer" and other.get("mode") == "structure"
+                and all(other.get(key) == config.get(key) for key in same) and candidate.model_path.is_file()):
+            return candidate
+    return None

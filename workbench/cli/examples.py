@@ -1,0 +1,99 @@
+"""The examples `workbench --help` and `workbench COMMAND --help` print below the options."""
+
+from __future__ import annotations
+
+MAIN_EXAMPLES = """\
+examples:
+  workbench pretrain --task mnist-5k:0-4 --epochs 5 --name source
+  workbench transfer --source runs/source --task mnist-5k:5-9 --mode parameter --freeze-depth 2 --per-class 5 --epochs 10
+  workbench compare --source runs/source --task mnist-5k:5-9 --per-class 5 --seeds 3 --epochs 10
+  workbench sweep-depth --source runs/source --task mnist-5k:5-9 --per-class 5 --seeds 3 --epochs 10
+  workbench sweep-budget --source runs/source --task mnist-5k:5-9 --budgets 1,5,25,all --seeds 3
+  workbench lr-find --source runs/source --task mnist-5k:5-9 --per-class 20
+  workbench rank --sources runs/source --task mnist-5k:5-9 --per-class 5 --verify
+  workbench resume NAME
+  workbench runs
+  workbench report
+
+Tasks are DATASET[:CLASSES]: mnist-5k:0-4, digits, cifar10:cat,dog,horse,
+folder:../shared/data/cifar10-mini:cat,dog. mnist-5k and digits are embedded and work offline.
+"""
+
+COMMAND_EXAMPLES = {
+    "pretrain": """\
+examples:
+  workbench pretrain --task mnist-5k:0-4 --epochs 5 --name source
+  workbench pretrain --task folder:../shared/data/cifar10-mini:airplane,automobile,ship,truck --epochs 10 --name vehicles
+  workbench pretrain -f params.yaml -p epochs 3
+""",
+    "transfer": """\
+examples:
+  workbench transfer --source runs/source --task mnist-5k:5-9 --mode parameter --freeze-depth 2 --per-class 5 --epochs 10
+  workbench transfer --source runs/source --task mnist-5k:5-9 --mode feature --per-class 5
+  workbench transfer --source runs/source --task digits:5-9 -p mode structure -p seed 3
+""",
+    "compare": """\
+examples:
+  workbench compare --source runs/source --task mnist-5k:5-9 --per-class 5 --seeds 3 --epochs 10
+  workbench compare --source runs/source --task mnist-5k:5-9 --seeds 0,4,7 --modes structure,parameter --freeze-depth 2
+  workbench compare --source runs/source --task mnist-5k:5-9 --per-class 5 --seeds 5 -j 2
+""",
+    "sweep-depth": """\
+examples:
+  workbench sweep-depth --source runs/source --task mnist-5k:5-9 --per-class 5 --seeds 3 --epochs 10
+  workbench sweep-depth --source runs/source --task mnist-5k:5-9 --depths 0,2,4 --seeds 2 --no-fine-tuned
+  workbench sweep-depth --source runs/source --task mnist-5k:5-9 --per-class 5 --seeds 3 -j 2
+
+For each n: copy the first n blocks and freeze them (AnB), or copy them and fine-tune everything
+(AnB+), against the structure baseline. Prints the table; writes the figure as offline HTML.
+""",
+    "sweep-budget": """\
+examples:
+  workbench sweep-budget --source runs/source --task mnist-5k:5-9 --budgets 1,2,5,10,25,50,all --seeds 3
+  workbench sweep-budget --source runs/source --task mnist-5k:5-9 --budgets 1,5 --modes feature,parameter -j 2
+
+Every mode at every labels-per-class budget; the figure (log x) is written as offline HTML.
+""",
+    "lr-find": """\
+examples:
+  workbench lr-find --source runs/source --task mnist-5k:5-9 --per-class 20
+  workbench lr-find --task mnist-5k:0-4 --min-lr 1e-5 --max-lr 1 --steps 100
+
+Trains one batch per step at exponentially growing learning rates on exactly the model a run
+with these parameters would train, restores the weights, and suggests a rate.
+""",
+    "rank": """\
+examples:
+  workbench rank --sources runs/source --task mnist-5k:5-9 --per-class 5
+  workbench rank --sources runs/source --task mnist-5k:5-9 --per-class 5 --verify --epochs 3 -j 2
+  workbench rank --sources runs/digits04,runs/fashion --task mnist-5k:5-9 --verify
+
+One source: LogME, LEEP and a linear probe at every cut point, in seconds, and a suggested freeze
+depth. Several sources: a ranking by LogME at the penultimate layer. --verify then runs the real
+fine-tunes and prints Kendall tau and Spearman rho between each score and the accuracies.
+""",
+    "resume": """\
+examples:
+  workbench resume source
+  workbench resume parameter-fd2-s0-20261127-181500-a1b2 --runs-dir /tmp/study/runs
+
+Continues a run that was killed (or interrupted with Ctrl-C) after at least one finished epoch,
+from its last checkpoint, to its configured epoch count, with one continuous history.
+""",
+    "runs": """\
+examples:
+  workbench runs
+  workbench runs --runs-dir /tmp/study/runs --json
+""",
+    "report": """\
+examples:
+  workbench report                          # every notebook in reports/config.yaml -> reports/index.html
+  workbench report --quick                  # tiny parameters (CI): a minute or two
+  workbench report -p epochs 20 -p seeds 5  # papermill-style overrides, for every notebook that declares them
+  workbench report -f study.yaml -j 2 --output-dir /tmp/study-reports
+  workbench report --config other/config.yaml --timeout 600 --kernel workbench
+
+Parameters, later ones winning: the config's `parameters`, its `quick` (with --quick), -f FILE, -p NAME VALUE.
+A notebook that fails or times out is marked failed in the index; the others still run; the exit code is 1.
+""",
+}

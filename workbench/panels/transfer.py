@@ -1,0 +1,198 @@
+"""The target task and the transfer itself: task, budget and training settings, the mode, the
+freeze-depth slider with its live preview, and Start."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+
+from workbench.config import MODE_DESCRIPTIONS, MODES, RunConfig, config_from_mapping
+from workbench.errors import SourceRunError, WorkbenchError
+from workbench.panels.components import LABEL_STYLE, short_layout, wide_layout
+from workbench.panels.previews import format_freeze_preview, preview_transfer, target_class_names, technique_stages
+from workbench.panels.results import ResultsPart
+from workbench.panels.source import SourcePart
+from workbench.panels.summaries import format_outcome, format_problem, muted
+from workbench.panels.techniques import TechniquesPart
+from workbench.panels.worker import Worker
+from workbench.runs import Run, load_run
+
+
+class TransferPart:
+    """Target task, training settings, mode, freeze depth and Start.
+
+    Args:
+        runs_dir: the folder new runs are written to.
+        source, techniques, results, worker: the panel's other parts this one reads and drives.
+        task, mode, freeze_depth, per_class, epochs, learning_rate, seed, batch_size: initial
+            values (see `TransferPanel`).
+
+    Attributes:
+        parameter_depth: the freeze depth the user chose for parameter transfer; the other modes
+            fix the slider, and it returns when parameter transfer is picked again.
+    """
+
+    EXPOSED = ("task_text", "task_info", "per_class", "epochs", "learning_rate", "seed", "batch_size", "mode_buttons",
+               "mode_info", "freeze_slider", "freeze_info", "start_button")
+
+    def __init__(self, runs_dir: Path, source: SourcePart, techniques: TechniquesPart, results: ResultsPart,
+                 worker: Worker, task: str, mode: str, freeze_depth: int, per_class: int | None, epochs: int,
+                 learning_rate: float, seed: int, batch_size: int) -> None:
+        self.runs_dir = runs_dir
+        self.source = source
+        self.techniques = techniques
+        self.results = results
+        self.worker = worker
+        self.parameter_depth = int(freeze_depth or 0)
+        wide, short, style = wide_layout(), short_layout(), LABEL_STYLE
+        self.task_text = widgets.Text(value=task, description="Target task", layout=wide, style=style,
+                                      continuous_update=False)
+        self.task_info = widgets.HTML()
+        self.per_class = widgets.IntText(value=per_class or 0, description="Labels/class", layout=short, style=style)
+        self.epochs = widgets.IntText(value=epochs, description="Epochs", layout=short, style=style)
+        self.learning_rate = widgets.FloatText(value=learning_rate, description="Learning rate", layout=short,
+                                               style=style)
+        self.seed = widgets.IntText(value=seed, description="Seed", layout=short, style=style)
+        self.batch_size = widgets.IntText(value=batch_size, description="Batch size", layout=short, style=style)
+        self.mode_buttons = widgets.ToggleButtons(
+            options=list(MODES), value=mode, description="Mode", style=style,
+            tooltips=[MODE_DESCRIPTIONS[name] for name in MODES],
+        )
+        self.mode_info = widgets.HTML()
+        self.freeze_slider = widgets.IntSlider(value=0, min=0, max=1, description="Freeze depth", style=style,
+                                               continuous_update=True, layout=wide)
+        self.freeze_info = widgets.HTML()
+        self.start_button = widgets.Button(description="Start", icon="play", button_style="success",
+                                           tooltip="Train a transfer run with these settings")
+        for control, name in ((self.task_text, "task"), (self.per_class, "per-class"), (self.epochs, "epochs"),
+                              (self.learning_rate, "learning-rate"), (self.seed, "seed"), (self.mode_buttons, "mode"),
+                              (self.freeze_slider, "freeze-slider"), (self.start_button, "start"),
+                              (self.freeze_info, "freeze")):
+            control.add_class(f"workbench-{name}")
+
+    def connect(self, wrap: Callable[[Callable], Callable]) -> None:
+        """Wire the widgets to their handlers, each wrapped by `wrap` (which shows errors)."""
+        self.start_button.on_click(wrap(lambda _: self.start()))
+        self.task_text.observe(wrap(lambda _: self.show_task_classes()), names="value")
+        self.mode_buttons.observe(wrap(lambda _: self.show_mode()), names="value")
+        self.freeze_slider.observe(wrap(lambda _: self.show_freeze()), names="value")
+        for control in (*self.techniques.controls, self.epochs, self.learning_rate):
+            control.observe(wrap(lambda _: self.show_techniques()), names="value")
+
+    # -- values → configs -----------------------------------------------------------------------
+
+    def values(self) -> dict[str, Any]:
+        """The transfer settings as `RunConfig` fields (what `config_from_mapping` takes)."""
+        mode = self.mode_buttons.value
+        return {
+            "source": self.source.selected,
+            "task": self.task_text.value.strip(),
+            "mode": mode,
+            "freeze_depth": self.freeze_slider.value if mode == "parameter" else None,
+            "per_class": self.per_class.value or None,
+            "epochs": self.epochs.value,
+            "learning_rate": self.learning_rate.value,
+            "seed": self.seed.value,
+            "batch_size": self.batch_size.value,
+            "runs_dir": str(self.runs_dir),
+            **self.techniques.values(mode),
+        }
+
+    def config(self) -> RunConfig:
+        """The validated transfer `RunConfig` of the current widget values.
+
+        Raises:
+            WorkbenchError: no source picked, or a bad value (named, with the fix).
+        """
+        self.source.require_selected()
+        return config_from_mapping(self.values(), kind="transfer")
+
+    # -- Start ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start a transfer run with the current settings in the worker thread (Start button).
+
+        Raises:
+            WorkbenchError: a bad setting, a missing source or a run already in progress; nothing
+                starts and the panel stays usable.
+        """
+        self.worker.refuse_if_running()
+        config = self.config()
+        target_class_names(config.task)
+        if self.source.plan is not None:
+            technique_stages(config, self.source.plan.blocks)  # e.g. lr_low above the learning rate: refused now
+        source = load_run(config.source, self.runs_dir)
+        if not source.model_path.is_file():
+            raise SourceRunError(f"Source run {str(source.path)!r} holds no model.keras. Pick another source run.")
+        label, live = self.results.new_curves(config)
+        self.worker.train(config, [live], label, self._done)
+
+    def _done(self, run: Run) -> None:
+        self.results.record(run)
+        self.results.update(select=run.name)
+        self.worker.status.value = format_outcome(run)
+
+    # -- display updates ------------------------------------------------------------------------
+
+    def fit_to_source(self) -> None:
+        """Let the freeze slider reach every depth of the selected source."""
+        if self.source.plan is not None:
+            self.freeze_slider.max = self.source.plan.deepest
+
+    def show_task_classes(self) -> None:
+        """Check the typed task and list its classes (the freeze preview's head follows their number)."""
+        self.show_freeze()  # the head's size follows the number of target classes
+        try:
+            names = target_class_names(self.task_text.value)
+        except WorkbenchError as error:
+            self.task_info.value = format_problem("workbench-task-error", str(error))
+            return
+        if names is None:
+            self.task_info.value = muted("folder dataset: classes are checked when the run starts")
+        else:
+            self.task_info.value = muted(f"{len(names)} classes: "
+                                         f"{html.escape(', '.join(names[:12]))}{' …' if len(names) > 12 else ''}")
+
+    def show_mode(self) -> None:
+        """Describe the mode and set the slider: the user's depth in parameter mode, the mode's own otherwise."""
+        mode = self.mode_buttons.value
+        self.mode_info.value = f"<i>{html.escape(mode)}</i>: {html.escape(MODE_DESCRIPTIONS[mode])}"
+        plan = self.source.plan
+        if plan is None:
+            self.freeze_slider.disabled = True
+            self.freeze_info.value = muted("Pick or pretrain a source run to see its blocks.")
+            self.show_techniques()
+            return
+        if mode == "parameter":
+            self.freeze_slider.disabled = False
+            self.freeze_slider.value = min(self.parameter_depth, plan.deepest)
+        else:
+            # The mode fixes the depth; show it on the slider, remember the user's own for later.
+            self.freeze_slider.disabled = True
+            self.freeze_slider.value = plan.deepest if mode == "feature" else 0
+        self.show_freeze()
+
+    def show_freeze(self) -> None:
+        """Preview which blocks the depth freezes and how many parameters still train."""
+        plan = self.source.plan
+        if plan is None:
+            return
+        mode = self.mode_buttons.value
+        if mode == "parameter":
+            self.parameter_depth = self.freeze_slider.value
+        try:
+            names = target_class_names(self.task_text.value)
+        except WorkbenchError:
+            names = None
+        report = preview_transfer(plan, mode, self.freeze_slider.value if mode == "parameter" else None,
+                                  len(names) if names else None)
+        self.freeze_info.value = format_freeze_preview(report)
+        self.show_techniques()
+
+    def show_techniques(self) -> None:
+        """Enable the technique widgets that the mode allows and preview what training will do."""
+        self.techniques.show(self.mode_buttons.value, self.source.plan, self.values)
