@@ -255,11 +255,9 @@ def drive_the_panel(page, port: int, token: str, runs: Path, shots: Path) -> Non
     page.screenshot(path=str(shots / "training.png"), full_page=True)
 
     seen = page.evaluate(CHART_POINTS)
-    clicked = time.monotonic()
     panel.locator(".workbench-stop button, button.workbench-stop").first.click()
     page.wait_for_function("() => document.querySelector('.workbench-results-table')?.textContent.includes('stopped')",
                            timeout=60_000)
-    stop_seconds = time.monotonic() - clicked
     page.wait_for_function("() => !document.querySelector('.workbench-start').disabled")
 
     (path,) = [path for path in runs.iterdir() if path.name != "source" and not path.name.startswith(".")]
@@ -271,7 +269,6 @@ def drive_the_panel(page, port: int, token: str, runs: Path, shots: Path) -> Non
     # Stop took effect while fit() ran: a few epochs at most beyond what the chart showed at the
     # click (the chart trails training by a redraw and a round trip), far from all EPOCHS.
     assert len(run.history) <= seen[0] + 3 < EPOCHS, (len(run.history), seen)
-    assert stop_seconds < 30, stop_seconds
     assert panel.locator(".workbench-error").count() == 0
 
     # The other two modes overlay their curves on the same chart and add their table rows.

@@ -140,6 +140,49 @@ def test_sweeps_and_lr_find_print_tables_and_write_offline_figures(tmp_path: Pat
     assert bad.returncode == 2 and "'lots'" in bad.stderr
 
 
+def test_study_commands_parse_their_lists_and_call_the_api_with_them(tmp_path: Path, run_cli, monkeypatch) -> None:
+    import workbench.api
+
+    calls: dict[str, tuple] = {}
+
+    def record(name: str):
+        def called(*arguments, **keywords):
+            calls[name] = (arguments, keywords)
+            raise KeyboardInterrupt  # stop here: what reached the API is all this test needs
+
+        return called
+
+    for name in ("compare", "sweep_depth", "sweep_budget"):
+        monkeypatch.setattr(workbench.api, name, record(name))
+    common = ("--source", "runs/source", "--per-class", "3", "--name", "study")
+    compare = run_cli("compare", *common, "--seeds", "0,4", "--modes", "structure, feature", cwd=tmp_path)
+    assert compare.returncode == 130
+    assert run_cli("sweep-depth", *common, "--depths", "0,2", "--no-fine-tuned", cwd=tmp_path).returncode == 130
+    assert run_cli("sweep-budget", *common, "--budgets", "1,5,all", "-p", "seeds", "2", "-j", "2",
+                   cwd=tmp_path).returncode == 130
+    arguments, keywords = calls["compare"]
+    assert arguments == ([0, 4], ["structure", "feature"]) and keywords["per_class"] == 3 and keywords["jobs"] == 1
+    arguments, keywords = calls["sweep_depth"]
+    assert arguments == ([0, 2], [0, 1, 2], False) and keywords["name"] == "study"
+    arguments, keywords = calls["sweep_budget"]
+    assert arguments == ([1, 5, None], [0, 1], ["structure", "feature", "parameter"]) and keywords["jobs"] == 2
+    assert not (tmp_path / "runs").exists()
+
+
+def test_runs_json_writes_null_for_a_missing_number(tmp_path: Path, source_run, run_cli) -> None:
+    import shutil
+
+    shutil.copytree(source_run.path, tmp_path / "runs" / "source")
+    metrics_path = tmp_path / "runs" / "source" / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics["test_accuracy"] = float("nan")
+    metrics_path.write_text(json.dumps(metrics))  # json writes NaN, as a run that diverged would hold
+    listing = run_cli("runs", "--json", cwd=tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    row = json.loads(listing.stdout)
+    assert row["name"] == "source" and row["test_accuracy"] is None
+
+
 def test_rank_scores_cut_points_and_verifies_them_against_fine_tunes(tmp_path: Path, source_run, run_cli) -> None:
     import re
     import shutil

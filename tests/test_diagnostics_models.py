@@ -74,7 +74,9 @@ def test_cka_matrix_has_one_value_per_pair_of_blocks(source_run, transfer_run) -
     np.testing.assert_allclose(np.diag(values)[:2], 1.0, atol=1e-6)  # the two frozen blocks
 
 
-def test_score_blocks_scores_every_block_of_the_source_in_seconds(source_run) -> None:
+def test_score_blocks_scores_every_block_of_the_source_without_training(source_run) -> None:
+    runs_before = sorted(path.name for path in source_run.path.parent.iterdir())
+    weights_before = source_run.load_model().get_weights()
     result = diagnostics.score_blocks(source_run, TARGET_TASK, per_class=20, seed=0, max_examples=300)
     rows = result["cut_points"]
     assert [row["freeze_depth"] for row in rows] == [0, 1, 2, 3, 4]
@@ -82,7 +84,10 @@ def test_score_blocks_scores_every_block_of_the_source_in_seconds(source_run) ->
     assert all(math.isfinite(row["logme"]) and 0.0 <= row["probe_accuracy"] <= 1.0 for row in rows)
     assert result["train_examples"] == 100 and math.isfinite(result["leep"]) and result["leep"] <= 0
     assert result["suggested_freeze_depth"] in range(5)
-    assert result["seconds"] < 60
+    assert result["seconds"] > 0  # how long scoring took is part of the result (the speed is benchmarked in bench/)
+    # Scoring reads the source and fits closed-form scores: no run is written, no weight moves.
+    assert sorted(path.name for path in source_run.path.parent.iterdir()) == runs_before
+    assert all(np.array_equal(a, b) for a, b in zip(weights_before, source_run.load_model().get_weights()))
     text = text_tables.format_block_scores(result)
     assert "suggested freeze depth" in text and "LEEP" in text
     assert isinstance(figures.plot_block_scores(result), go.Figure)

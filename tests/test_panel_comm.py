@@ -20,10 +20,10 @@ import comm
 import pytest
 
 import workbench
+from workbench.panels.worker import THREAD_NAME as WORKER_THREAD
 from workbench.runs import load_run
 
 RUN_TIMEOUT = 90
-WORKER_THREAD = "workbench-training"
 
 
 @dataclass(frozen=True)

@@ -265,17 +265,16 @@ def verify_rank(
     Returns:
         The verification; `correlations` holds Kendall tau and Spearman rho per score.
     """
-    from workbench import diagnostics
+    from workbench.verification import verify_by_training, verify_sources_by_training
 
     def done(run: Run, *rest: Any) -> None:
         if on_run_done is not None:
             on_run_done(run)
 
     if ranked["block_scores"] is not None:
-        return diagnostics.verify_by_training(ranked["block_scores"], epochs=epochs, seeds=seeds,
-                                              runs_dir=ranked["runs_dir"], on_run_done=done, stop_event=stop_event,
-                                              jobs=jobs)
-    return diagnostics.verify_sources_by_training(
+        return verify_by_training(ranked["block_scores"], epochs=epochs, seeds=seeds, runs_dir=ranked["runs_dir"],
+                                  on_run_done=done, stop_event=stop_event, jobs=jobs)
+    return verify_sources_by_training(
         ranked["ranking"], ranked["task"], per_class=ranked["per_class"], epochs=epochs, seeds=seeds,
         runs_dir=ranked["runs_dir"], on_run_done=done, stop_event=stop_event, jobs=jobs)
 

@@ -39,6 +39,13 @@ DEFAULT_SOURCE_TASK = "mnist-5k:0-4"
 DEFAULT_TARGET_TASK = "mnist-5k:5-9"
 
 
+def mode_label(mode: str, freeze_depth: int | None) -> str:
+    """Display name of a mode, with its freeze depth where the user chose it."""
+    if mode == "parameter" and freeze_depth:
+        return f"parameter (freeze {freeze_depth})"
+    return mode
+
+
 @dataclass
 class RunConfig:
     """Everything that defines one training run.

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.config import MODES, RunConfig, resolve_seeds  # noqa: F401 - resolve_seeds: public here too
+from workbench.config import MODES, RunConfig, mode_label, resolve_seeds  # noqa: F401 - public here too
 from workbench.errors import ConfigError
 from workbench.formatting import format_interval, format_mean_sd
 from workbench.runs import Run
@@ -111,13 +111,6 @@ class Comparison:
         if self.stopped:
             lines.append("(stopped early: not every seed ran)")
         return "\n".join(lines)
-
-
-def mode_label(mode: str, freeze_depth: int | None) -> str:
-    """Display name of a mode, with its freeze depth where the user chose it."""
-    if mode == "parameter" and freeze_depth:
-        return f"parameter (freeze {freeze_depth})"
-    return mode
 
 
 def run_comparison(

@@ -17,8 +17,9 @@ and of Abseil's logging, so each runs the start-up checks and logs them. TensorF
 with Abseil before anything calls `absl::InitializeLog()`, and Abseil then writes every severity
 to stderr: TF_CPP_MIN_LOG_LEVEL does not reach these lines (it still quiets TensorFlow's own
 later logging). `quiet_tensorflow_logs` therefore sets the variable and, for the one import of
-TensorFlow, filters the process's stderr by the variable's rule (TensorFlow's own meaning of it). Like the trim above, it is called
-where the process is ours, never on import.
+TensorFlow, filters the process's stderr by the variable's own rule. It must run before TensorFlow
+is imported: the CLI's `main` calls it first thing; the panels and the notebooks' support module
+call it before anything of theirs imports TensorFlow.
 """
 
 from __future__ import annotations

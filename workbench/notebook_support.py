@@ -29,6 +29,7 @@ from workbench.notebook_display import (  # noqa: F401 - re-exported: the notebo
     prepare_notebook,
     table,
 )
+from workbench.config import mode_label
 from workbench.errors import SourceRunError
 from workbench.fast_start import quiet_tensorflow_logs
 from workbench.figures import (  # noqa: F401 - re-exported: the notebooks call them as support.*
@@ -255,7 +256,6 @@ def plot_mode_transfer_report(runs: Sequence[Run], mode: str) -> Any:
     Returns:
         The figure, or an empty figure saying that no run of that mode exists.
     """
-    from workbench.experiments import mode_label
     from workbench.figures import empty_figure, plot_transfer_report
 
     run = run_for_mode(runs, mode)

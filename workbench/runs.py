@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.config import mode_label
 from workbench.errors import SourceRunError
 from workbench.formatting import json_safe
 
@@ -304,9 +305,6 @@ def run_label(run: Run) -> str:
     Args:
         run: any run; a pretraining run is labelled "pretrain s<seed>".
     """
-    # Here, not at the top: workbench.experiments imports this module.
-    from workbench.experiments import mode_label
-
     config = run.config
     if config.get("kind") != "transfer":
         return f"pretrain s{config.get('seed', 0)}"

@@ -133,7 +133,7 @@ def rank_command(arguments: argparse.Namespace) -> int:
 
     from workbench import api
     from workbench.config import resolve_seeds
-    from workbench.diagnostics import format_block_scores, format_source_ranking, format_verification
+    from workbench.text_tables import format_block_scores, format_source_ranking, format_verification
 
     sources = split_items(arguments.sources)
     if not sources:

@@ -56,7 +56,7 @@ class TransferPanel:
         callbacks: extra Keras callbacks added to every run. Defaults to none.
     """
 
-    def __init__(  # noqa: PLR0913 - one argument per setting, as `workbench.panel()` documents them
+    def __init__(
         self,
         runs_dir: str | Path = "runs",
         source: str | Path | None = None,

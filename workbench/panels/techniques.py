@@ -71,6 +71,7 @@ class TechniquesPart:
             self.cache_buttons,
             widgets.HBox([widgets.Label("Augmentation", layout=widgets.Layout(width="9em")),
                           *self.augment_checks.values()]),
+            self.technique_info,
         ], "Fine-tuning techniques")
         self.techniques_section.add_class("workbench-techniques-section")
         self.technique_info.add_class("workbench-techniques")

@@ -34,6 +34,7 @@ logger = logging.getLogger("workbench.panels")
 
 # Jobs whose Stop drops a result instead of ending a run early.
 QUICK_JOBS = ("rank", "diagnose")
+THREAD_NAME = "workbench-training"
 
 
 class Worker:
@@ -115,7 +116,7 @@ class Worker:
             self._set_running(True)
             self.status.value = f"Starting {html.escape(description)}…"
             self.thread = threading.Thread(target=self._work, args=(job, self.stop_event, description),
-                                           name="workbench-training", daemon=True)
+                                           name=THREAD_NAME, daemon=True)
             self.thread.start()
         except BaseException:
             self._set_running(False)
@@ -128,14 +129,14 @@ class Worker:
         """Train one run in the worker thread, then hand it to `on_done` (in that thread)."""
         progress = self.progress(description)
 
-        def train(stop_event: threading.Event) -> None:
+        def job(stop_event: threading.Event) -> None:
             # Imported when the first run starts: building the panel needs no training code.
             from workbench.training import train_run
 
             run = train_run(config, callbacks=[*callbacks, progress, *self.extra_callbacks], stop_event=stop_event)
             on_done(run)
 
-        self.start(train, description)
+        self.start(job, description)
 
     def progress(self, description: str) -> EpochProgress:
         """The callback that writes "Training DESCRIPTION: epoch 3/10 · val acc 0.712 · 4 s" into the status line."""
