@@ -299,28 +299,7 @@ def _train(
         temporary.mkdir(parents=True, exist_ok=checkpoint is not None)
         save_config(config, temporary / "config.json")  # first: a killed run can be resumed from it
         fit_started = time.perf_counter()
-        if cached:
-            # Training a head on cached features takes seconds: no checkpoints, a resume restarts it.
-            # The head model and its optimizer are created inside, so under the run's strategy.
-            with prepared.strategy.scope():
-                fit_head_on_cached_features(model, lambda split, shuffle: prepared.pipeline(split, shuffle),
-                                            config.epochs, config.learning_rate, prepared.batch_size, config.seed,
-                                            run_callbacks)
-        else:
-            schedule = plan.callback()
-            saver = EpochCheckpoint(temporary, model.optimizer, history, nan_guard)
-            train_data = prepared.pipeline("train", shuffle=True, augment=config.augment)
-            with prepared.strategy.scope():  # metric variables too must belong to the run's strategy
-                build_metrics_before_fit(model, train_data)
-            model.fit(
-                train_data,
-                validation_data=prepared.pipeline("validation", shuffle=False),
-                epochs=config.epochs,
-                initial_epoch=initial_epoch,
-                shuffle=False,  # the pipeline shuffles, seeded; this only silences Keras' warning
-                verbose=0,
-                callbacks=[*([schedule] if schedule else []), *run_callbacks, saver],
-            )
+        _fit(prepared, plan, temporary, run_callbacks, history, nan_guard, initial_epoch)
         train_seconds = time.perf_counter() - fit_started
         metrics = evaluate_model(model, prepared.task_data, prepared.input_shape, prepared.batch_size * 4)
         metrics["status"] = "failed" if nan_guard.reason else "stopped" if stopper.stopped else "finished"
@@ -330,17 +309,10 @@ def _train(
         validation_accuracies = [row["val_accuracy"] for row in history.rows if not np.isnan(row["val_accuracy"])]
         metrics["best_val_accuracy"] = max(validation_accuracies) if validation_accuracies else None
 
-        write_history(temporary / "history.csv", history.rows)
-        write_json(temporary / "metrics.json", metrics)
-        model.save(temporary / "model.keras")
-        if prepared.transfer_report is not None:
-            write_json(temporary / "transfer.json", prepared.transfer_report)
-            (temporary / "transfer.txt").write_text(format_transfer_report(prepared.transfer_report) + "\n")
         manifest = _manifest(prepared, train_seconds, time.perf_counter() - started, metrics["status"])
         manifest["fine_tuning"] = {"stages": plan.log, "feature_cache": cached, "augment": config.augment,
                                    "batchnorm": config.batchnorm}
-        write_json(temporary / "manifest.json", manifest)
-        (temporary / CHECKPOINT_FILE).unlink(missing_ok=True)
+        _write_run_files(temporary, prepared, history.rows, metrics, manifest)
         _move_into_place(temporary, final_path, config.overwrite)
     except KeyboardInterrupt:
         # Ctrl-C: keep a checkpointed run resumable; a run without a finished epoch is removed.
@@ -351,6 +323,49 @@ def _train(
         shutil.rmtree(temporary, ignore_errors=True)
         raise
     return load_run(final_path)
+
+
+def _fit(prepared: PreparedRun, plan: Any, temporary: Path, run_callbacks: list[Any], history: HistoryRecorder,
+         nan_guard: NanGuard, initial_epoch: int) -> None:
+    """Train: the head alone on cached features where the config allows it, else the whole model
+    with a checkpoint after every epoch."""
+    config, model = prepared.config, prepared.model
+    if config.uses_feature_cache():
+        # Training a head on cached features takes seconds: no checkpoints, a resume restarts it.
+        # The head model and its optimizer are created inside, so under the run's strategy.
+        with prepared.strategy.scope():
+            fit_head_on_cached_features(model, lambda split, shuffle: prepared.pipeline(split, shuffle),
+                                        config.epochs, config.learning_rate, prepared.batch_size, config.seed,
+                                        run_callbacks)
+        return
+    schedule = plan.callback()
+    saver = EpochCheckpoint(temporary, model.optimizer, history, nan_guard)
+    train_data = prepared.pipeline("train", shuffle=True, augment=config.augment)
+    with prepared.strategy.scope():  # metric variables too must belong to the run's strategy
+        build_metrics_before_fit(model, train_data)
+    model.fit(
+        train_data,
+        validation_data=prepared.pipeline("validation", shuffle=False),
+        epochs=config.epochs,
+        initial_epoch=initial_epoch,
+        shuffle=False,  # the pipeline shuffles, seeded; this only silences Keras' warning
+        verbose=0,
+        callbacks=[*([schedule] if schedule else []), *run_callbacks, saver],
+    )
+
+
+def _write_run_files(folder: Path, prepared: PreparedRun, history_rows: list[dict[str, Any]],
+                     metrics: dict[str, Any], manifest: dict[str, Any]) -> None:
+    """Everything a finished run directory holds (`workbench.runs`), written into the temporary
+    folder that is then renamed into place; the resume checkpoint goes."""
+    write_history(folder / "history.csv", history_rows)
+    write_json(folder / "metrics.json", metrics)
+    prepared.model.save(folder / "model.keras")
+    if prepared.transfer_report is not None:
+        write_json(folder / "transfer.json", prepared.transfer_report)
+        (folder / "transfer.txt").write_text(format_transfer_report(prepared.transfer_report) + "\n")
+    write_json(folder / "manifest.json", manifest)
+    (folder / CHECKPOINT_FILE).unlink(missing_ok=True)
 
 
 MIN_STEPS_PER_EPOCH = 8

@@ -114,35 +114,8 @@ def transfer_model(
     model = build_model(architecture_of(source_model), num_classes, input_shape=input_shape, seed=seed)
     block_of = {name: block.name for block in blocks for name in block.layer_names}
     source_layers = {layer.name: layer for layer in source_model.layers}
-    rows = []
-    for layer in model.layers:
-        row = {"layer": layer.name, "block": block_of.get(layer.name, "?"), "action": "", "reason": ""}
-        target_shapes = [tuple(weight.shape) for weight in layer.weights]
-        if not target_shapes:
-            row.update(action="no weights", reason="layer has no weights")
-        elif mode == "structure":
-            row.update(action="re-initialised", reason="structure transfer starts from fresh weights")
-        elif mode == "feature" and row["block"] == HEAD_BLOCK:
-            _zero_weights(layer)
-            row.update(action="re-initialised", reason="feature transfer trains a new head (zero-initialised)")
-        elif row["block"] not in copied_blocks:
-            row.update(action="re-initialised", reason=f"above copy depth {copy_depth}: fresh weights")
-        else:
-            source_layer = source_layers.get(layer.name)
-            source_shapes = [tuple(weight.shape) for weight in source_layer.weights] if source_layer else []
-            if source_layer is None:
-                row.update(action="skipped", reason="no layer of this name in the source; fresh weights")
-            elif source_shapes != target_shapes:
-                fresh = "fresh weights"
-                if row["block"] == HEAD_BLOCK and zero_new_head:
-                    _zero_weights(layer)
-                    fresh = "new zero-initialised head"
-                row.update(action="skipped", reason=f"shape mismatch: source {_shapes(source_shapes)} vs "
-                                                    f"target {_shapes(target_shapes)}; {fresh}")
-            else:
-                layer.set_weights(source_layer.get_weights())
-                row.update(action="copied", reason="same shape")
-        rows.append(row)
+    rows = [_carry_layer(layer, mode, block_of.get(layer.name, "?"), copied_blocks, copy_depth,
+                         source_layers.get(layer.name), zero_new_head) for layer in model.layers]
     freeze_blocks(model, depth, blocks, batchnorm)
     trainable_by_layer = {layer.name: layer.trainable for layer in model.layers}
     params_by_layer = {layer.name: int(sum(np.prod(w.shape) for w in layer.weights)) for layer in model.layers}
@@ -163,6 +136,37 @@ def transfer_model(
         **count_parameters(model),
     }
     return model, report
+
+
+def _carry_layer(layer: Any, mode: str, block: str, copied_blocks: set[str], copy_depth: int | None,
+                 source_layer: Any, zero_new_head: bool) -> dict[str, Any]:
+    """Give one layer of the new model its starting weights (copied, fresh or zero) and say why."""
+    row = {"layer": layer.name, "block": block, "action": "", "reason": ""}
+    target_shapes = [tuple(weight.shape) for weight in layer.weights]
+    if not target_shapes:
+        row.update(action="no weights", reason="layer has no weights")
+    elif mode == "structure":
+        row.update(action="re-initialised", reason="structure transfer starts from fresh weights")
+    elif mode == "feature" and row["block"] == HEAD_BLOCK:
+        _zero_weights(layer)
+        row.update(action="re-initialised", reason="feature transfer trains a new head (zero-initialised)")
+    elif row["block"] not in copied_blocks:
+        row.update(action="re-initialised", reason=f"above copy depth {copy_depth}: fresh weights")
+    else:
+        source_shapes = [tuple(weight.shape) for weight in source_layer.weights] if source_layer else []
+        if source_layer is None:
+            row.update(action="skipped", reason="no layer of this name in the source; fresh weights")
+        elif source_shapes != target_shapes:
+            fresh = "fresh weights"
+            if row["block"] == HEAD_BLOCK and zero_new_head:
+                _zero_weights(layer)
+                fresh = "new zero-initialised head"
+            row.update(action="skipped", reason=f"shape mismatch: source {_shapes(source_shapes)} vs "
+                                                f"target {_shapes(target_shapes)}; {fresh}")
+        else:
+            layer.set_weights(source_layer.get_weights())
+            row.update(action="copied", reason="same shape")
+    return row
 
 
 def _zero_weights(layer: Any) -> None:
