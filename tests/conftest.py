@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from workbench.fast_start import quiet_tensorflow_logs  # noqa: E402
+
+quiet_tensorflow_logs()  # CI logs without TensorFlow's C++ start-up lines, as the CLI prints none
 
 SHARED_CIFAR10_MINI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-mini"
 

@@ -6,9 +6,9 @@ run traces its own functions in Python, which a thread pool would serialise on t
 workers are started with "spawn" (TensorFlow is not fork-safe) and reused for several runs, so
 TensorFlow is imported once per worker, not once per run.
 
-Progress crosses the process boundary as epoch events: the caller's per-run callbacks (progress
-bars, live curves) live in this process and are replayed from the workers' `on_epoch_end` logs,
-so they work unchanged at epoch granularity. A stop request reaches the workers within a fraction
+Progress crosses the process boundary as the workers' `ProgressUpdate`s (the one progress
+callback, `callbacks.EpochProgress`): the caller's per-run callbacks (progress bars, live curves)
+live in this process and are replayed from them, so they work unchanged at epoch granularity. A stop request reaches the workers within a fraction
 of a second; their current runs stop after a batch and are saved "stopped", and no further run
 starts.
 """
@@ -23,11 +23,15 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import keras
+from workbench.fast_start import quiet_tensorflow_logs
 
-from workbench.config import RunConfig, check_jobs, config_from_mapping
-from workbench.errors import ConfigError
-from workbench.runs import Run, load_run
+# Spawned workers import this module first: quiet TensorFlow's start-up lines before Keras loads.
+quiet_tensorflow_logs()
+
+from workbench.callbacks import EpochProgress, ProgressUpdate  # noqa: E402
+from workbench.config import RunConfig, check_jobs, config_from_mapping  # noqa: E402
+from workbench.errors import ConfigError  # noqa: E402
+from workbench.runs import Run, load_run  # noqa: E402
 
 RunCallbacks = Callable[[RunConfig], Sequence[Any]]
 OnRunDone = Callable[[int, Run], None]
@@ -142,11 +146,14 @@ def _replay_events(events: Any, configs: Sequence[RunConfig], run_callbacks: Run
             kind, index, payload = events.get_nowait()
         except queue.Empty:
             return
-        if kind == "begin":
+        update: ProgressUpdate = payload
+        if kind != "progress" or update.finished:
+            continue  # the run's end is replayed when its result arrives (relay.end)
+        if update.epoch == 0 or index not in relays:
             relays[index] = _CallbackReplay(list(run_callbacks(configs[index])) if run_callbacks else [])
-            relays[index].begin(payload)
-        elif kind == "epoch" and index in relays:
-            relays[index].epoch(*payload)
+            relays[index].begin({"epochs": update.epochs})
+        if update.epoch:
+            relays[index].epoch(update.epoch - 1, update.logs)
 
 
 class _CallbackReplay:
@@ -195,7 +202,7 @@ def _train_in_worker(index: int, config_values: dict[str, Any], events: Any, wor
     watcher.start()
     try:
         config = config_from_mapping(config_values)
-        run = train_run(config, callbacks=[_EpochRelay(index, events)], stop_event=local_stop)
+        run = train_run(config, callbacks=[_relay_progress(index, events)], stop_event=local_stop)
         return str(run.path)
     finally:
         local_stop.set()  # ends the watcher
@@ -210,16 +217,7 @@ def _mirror_stop(worker_stop: Any, local_stop: threading.Event) -> None:
             return
 
 
-class _EpochRelay(keras.callbacks.Callback):
-    """Sends a worker's run start and epoch ends to the parent process."""
-
-    def __init__(self, index: int, events: Any) -> None:
-        super().__init__()
-        self.index, self.events = index, events
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        params = {key: value for key, value in (self.params or {}).items() if isinstance(value, (int, float, str))}
-        self.events.put(("begin", self.index, params))
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.events.put(("epoch", self.index, (epoch, {key: float(value) for key, value in (logs or {}).items()})))
+def _relay_progress(index: int, events: Any) -> EpochProgress:
+    """The worker's progress callback: each `ProgressUpdate` goes to the parent process, which
+    replays it into the callbacks living there (bars, live curves)."""
+    return EpochProgress(f"run {index}", lambda update: events.put(("progress", index, update)))
