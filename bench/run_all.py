@@ -1,4 +1,5 @@
-"""Run the six benchmarks of issue #6, print their figures as one table and write bench/RESULTS.md.
+"""Run the benchmarks (the six of issue #6, #12's image-folder cache and #13's study engine), print their
+figures as one table and write bench/RESULTS.md.
 
 | # | figure | script | goal |
 |---|---|---|---|
@@ -8,6 +9,8 @@
 | 4 | feature caching speed-up per epoch | bench/feature_cache.py | ≥ 10x |
 | 5 | `workbench report` wall time, defaults and `--quick` | bench/report_time.py | ≤ 300 s, ≤ 90 s |
 | 6 | accelerator images/s: float32, mixed_float16, XLA | bench/gpu.py (bench/gpu.sh) | report |
+| 7 | time to the first epoch on a 60,000-JPEG CIFAR-10 folder, first run vs cached | bench/dataset_cache.py | report |
+| 8 | study engine: 12-run sweep serial / Dask `-j 2`, Dask / the old pool, overhead per run | bench/study_engine.py | Dask / pool ≤ 1.05 |
 
 Each runs in its own process (one benchmark's memory and TensorFlow state never touch another's)
 and writes its figure as JSON, which this collects. Figure 6 runs only where TensorFlow sees a
@@ -51,6 +54,10 @@ BENCHMARKS = (
     (5, "report_time", "Report regeneration: `workbench report` defaults and --quick", "report_time.py", [],
      ["--only", "quick"]),
     (6, "gpu", "Accelerator: images/s float32 / mixed_float16 / XLA", "gpu.py", [], []),
+    (7, "dataset_cache", "Image folder: time to the first epoch, first run / cached (60,000 JPEGs)",
+     "dataset_cache.py", [], ["--repeats", "1", "--train-per-class", "500", "--test-per-class", "100"]),
+    (8, "study_engine", "Study engine: 12-run sweep serial / Dask -j 2, Dask / old pool, overhead per run",
+     "study_engine.py", [], ["--repeats", "1", "--epochs", "1", "--budgets", "2,5", "--overhead-runs", "4"]),
 )
 
 
@@ -131,7 +138,7 @@ def run_gpu(command: list[str], json_path: Path, quick: bool) -> dict:
 
 
 def format_summary(figures: list[dict]) -> str:
-    """The six figures as a Markdown table: figure, value, goal, met?"""
+    """The figures as a Markdown table: figure, value, goal, met?"""
     lines = ["| # | figure | value | goal | met? |", "|---|---|---|---|---|"]
     for figure in figures:
         met = {True: "yes", False: "**no**", None: "—"}[figure.get("met")]
@@ -162,6 +169,13 @@ def _value_text(figure: dict) -> str:
                          for kind, seconds in medians.items())
     if name == "gpu":
         return f"best {value:,.0f} images/s"
+    if name == "study_engine":
+        per_run = (details.get("overhead") or {}).get("per_run_seconds") or {}
+        versus = details.get("dask_over_pool")
+        return (f"{value:.2f}x" + (f", Dask / pool {versus:.2f}" if versus is not None else "")
+                + (f", {per_run['dask']:.2f} s per short run" if "dask" in per_run else ""))
+    if name == "dataset_cache":
+        return f"{details.get('first_median', float('nan')):.1f} s / {value:.1f} s ({details.get('ratio', float('nan')):.1f}x)"
     return str(value)
 
 

@@ -3,8 +3,10 @@ quick report set starts building in the background as soon as a test that needs 
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,10 @@ import pytest
 from workbench.fast_start import quiet_tensorflow_logs  # noqa: E402
 
 quiet_tensorflow_logs()  # CI logs without TensorFlow's C++ start-up lines, as the CLI prints none
+# Decoded image folders (`workbench.data.decoded_cache`) go to a folder of this test process, never
+# to the user's ~/.cache; subprocesses (the CLI, kernels, workers) inherit it. Removed at exit.
+os.environ["WORKBENCH_CACHE_DIR"] = tempfile.mkdtemp(prefix="workbench-test-cache-")
+atexit.register(shutil.rmtree, os.environ["WORKBENCH_CACHE_DIR"], ignore_errors=True)
 
 SHARED_CIFAR10_MINI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-mini"
 

@@ -194,8 +194,10 @@ def test_rank_scores_cut_points_and_verifies_them_against_fine_tunes(tmp_path: P
     assert "suggested freeze depth" in result.stdout
     rows = [line.split() for line in result.stdout.splitlines() if re.match(r"^(logme|probe_accuracy)\s", line)]
     assert {row[0] for row in rows} == {"logme", "probe_accuracy"}
-    for _, n, tau, rho in rows:
+    for _, n, tau, p_value, weighted_tau, rho in rows:  # Kendall τ with its p-value, weighted τ, Spearman ρ
         assert int(n) == 5 and -1.0 <= float(tau) <= 1.0 and -1.0 <= float(rho) <= 1.0
+        assert 0.0 <= float(p_value) <= 1.0 and -1.0 <= float(weighted_tau) <= 1.0
+    assert re.search(r"^logme: .*(chance|random)", result.stdout, re.MULTILINE)  # the verdict on τ at n = 5
 
 
 def test_ctrl_c_says_what_is_left_for_the_command_that_was_stopped(monkeypatch, capsys):

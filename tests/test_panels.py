@@ -662,3 +662,13 @@ def test_diagnose_on_a_pretraining_run_says_it_has_no_source(runs_dir: Path) -> 
     assert "Traceback" not in panel.diagnose_info.value and panel.message.value == ""
     assert panel.drift_figure.layout.annotations[0].text == "Nothing to diagnose for this run"
     assert not panel.diagnose_button.disabled and not panel.start_button.disabled
+
+
+def test_the_new_head_toggle_becomes_head_init_where_a_head_sits_on_copied_features(source_runs_dir: Path) -> None:
+    panel = make_panel(source_runs_dir)
+    panel.head_init_buttons.value = "keras"
+    assert panel.transfer_config().head_init == "keras"
+    panel.mode_buttons.value = "feature"
+    assert panel.transfer_config().head_init == "keras" and not panel.head_init_buttons.disabled
+    panel.mode_buttons.value = "structure"  # nothing copied: the head is fresh like every other block
+    assert panel.transfer_config().head_init == "zero" and panel.head_init_buttons.disabled

@@ -24,7 +24,8 @@ def tiny_runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     runs["first_code"] = main(["report", "--config", str(config), "--no-log-output"])
     runs["first_files"] = files_under(output)
     runs["first_index"] = json.loads((output / "index.json").read_text())
-    runs["second_code"] = main(["report", "--config", str(config), "--no-log-output", "-j", "2"])
+    # --no-cache: run every notebook again (unchanged ones would otherwise be kept, workbench.reports.reuse).
+    runs["second_code"] = main(["report", "--config", str(config), "--no-log-output", "-j", "2", "--no-cache"])
     return runs
 
 
@@ -72,7 +73,8 @@ def test_with_two_jobs_a_waiting_notebook_starts_in_a_kernel_warmed_while_its_pr
         "notebooks": [{"path": "first.ipynb"}, {"path": "second.ipynb", "after": ["first"]}]}))
 
     def second_run(jobs: int) -> tuple[str, dict, dict]:
-        plan, results = reports.build_reports(tmp_path / "config.yaml", jobs=jobs, log_output=False)
+        # cache=False: the second run must run both notebooks again, not keep them (reports.reuse).
+        plan, results = reports.build_reports(tmp_path / "config.yaml", jobs=jobs, log_output=False, cache=False)
         assert [result.status for result in results] == ["ok", "ok"]
         notebooks = {name: nbformat.read(tmp_path / "out" / name / f"{name}.ipynb", as_version=4)
                      for name in ("first", "second")}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from workbench.errors import ConfigError
@@ -89,3 +90,88 @@ def test_time_to_threshold_counts_seconds_and_never_reached_is_nan() -> None:
 def test_area_is_normalised_by_length() -> None:
     assert area_under_curve([1.0, 1.0, 1.0]) == pytest.approx(1.0)
     assert area_under_curve([0.0, 1.0]) == pytest.approx(0.5)
+
+
+# --------------------------------------------------------------------------------------------
+# What a paired study could have seen (power), and when a rank correlation is distinguishable
+# --------------------------------------------------------------------------------------------
+
+
+def test_power_of_the_paired_t_test_matches_g_power() -> None:
+    from workbench.statistics import paired_t_power, seeds_needed
+
+    # G*Power 3.1, "Means: difference between two dependent means (matched pairs)", two tails,
+    # alpha 0.05, power 0.8: d = 0.5 needs 34 pairs (actual power 0.8078), d = 0.8 needs 15 (0.8213).
+    assert paired_t_power(0.5, 34) == pytest.approx(0.8078, abs=1e-4)
+    assert paired_t_power(0.5, 33) < 0.8 < paired_t_power(0.5, 34)
+    assert seeds_needed(0.5, sd=1.0) == 34
+    assert seeds_needed(0.8, sd=1.0) == 15 and paired_t_power(0.8, 15) == pytest.approx(0.8213, abs=1e-4)
+    assert paired_t_power(0.0, 10) == pytest.approx(0.05)  # no true difference: rejects at the level alpha
+    assert math.isnan(paired_t_power(0.5, 1))
+
+
+def test_detectable_difference_is_where_power_reaches_80_percent_and_shrinks_with_seeds() -> None:
+    from workbench.statistics import detectable_difference, paired_t_power
+
+    detectable = [detectable_difference(0.05, n) for n in (2, 3, 5, 10, 30)]
+    assert all(earlier > later for earlier, later in zip(detectable, detectable[1:]))
+    for n, value in zip((2, 3, 5, 10, 30), detectable):
+        assert paired_t_power(value / 0.05, n) == pytest.approx(0.8, abs=1e-9)
+    # With many pairs the t-test becomes the z-test: (z(0.975) + z(0.8)) · sd / √n = 2.8016 · sd / √n.
+    assert detectable_difference(1.0, 10_000) == pytest.approx(2.8016 / 100, rel=1e-3)
+    assert detectable_difference(0.0, 3) == 0.0  # pairs that did not vary would show any difference
+    assert math.isnan(detectable_difference(0.05, 1)) and math.isnan(detectable_difference(float("nan"), 3))
+
+
+def test_detectable_difference_holds_up_in_simulated_paired_studies() -> None:
+    from scipy import stats
+
+    from workbench.statistics import detectable_difference
+
+    rng = np.random.default_rng(3)
+    n, sd = 5, 0.04
+    true_difference = detectable_difference(sd, n)
+    studies = rng.normal(true_difference, sd, size=(20_000, n))
+    rejected = stats.ttest_1samp(studies, 0.0, axis=1).pvalue < 0.05
+    assert rejected.mean() == pytest.approx(0.8, abs=0.015)  # 80% of such studies see it
+
+
+def test_seeds_needed_says_when_it_cannot_be_computed() -> None:
+    from workbench.statistics import MAX_SEEDS_NEEDED, seeds_needed
+
+    assert seeds_needed(0.02, sd=0.0) == 2
+    assert seeds_needed(0.02, sd=float("nan")) is None and seeds_needed(0.0, sd=0.05) is None
+    assert seeds_needed(1e-6, sd=1.0) is None  # beyond MAX_SEEDS_NEEDED
+    assert 2 < seeds_needed(0.02, sd=0.05) < MAX_SEEDS_NEEDED
+    assert seeds_needed(-0.02, sd=0.05) == seeds_needed(0.02, sd=0.05)
+
+
+def test_paired_difference_carries_what_it_could_have_detected() -> None:
+    from workbench.statistics import detectable_difference
+
+    result = paired_difference([0.9, 0.8, 0.85], [0.7, 0.7, 0.7])
+    assert result["detectable"] == pytest.approx(detectable_difference(0.05, 3))
+    assert math.isnan(paired_difference([0.9], [0.7])["detectable"])
+    assert paired_difference([0.8, 0.9], [0.7, 0.8])["detectable"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_kendall_tau_critical_values_match_the_exact_test() -> None:
+    import itertools
+
+    from scipy import stats
+
+    from workbench.statistics import kendall_tau_critical
+
+    for n in range(2, 8):
+        taus = {}
+        for order in itertools.permutations(range(n)):
+            result = stats.kendalltau(range(n), order, method="exact")
+            taus[round(abs(result.statistic), 9)] = result.pvalue
+        significant = [tau for tau, p in taus.items() if p <= 0.05]
+        expected = min(significant) if significant else None
+        assert kendall_tau_critical(n) == (pytest.approx(expected) if expected is not None else None), n
+    # The published table (two-sided 5%): n = 5: 1.000, 8: 0.643, 10: 0.511.
+    assert kendall_tau_critical(5) == pytest.approx(1.0)
+    assert kendall_tau_critical(8) == pytest.approx(0.643, abs=1e-3)
+    assert kendall_tau_critical(10) == pytest.approx(0.511, abs=1e-3)
+    assert kendall_tau_critical(60) == pytest.approx(1.96 * math.sqrt(2 * 125 / (9 * 60 * 59)), rel=1e-3)

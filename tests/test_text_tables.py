@@ -24,8 +24,13 @@ def test_block_scores_table_marks_the_suggested_depth_and_names_the_budget() -> 
              "           3  b3                  30       nan     0.100\n"
              "\n"
              "suggested freeze depth 2: rule text")
+    convention = ("LogME convention: workbench (the exact log evidence: every zero eigenvalue of FᵀF counts in "
+                  "log|A|)\n")
     assert text_tables.format_block_scores(block_scores(5)) == (
-        "source src → target t (5 labels per class; 25 training, 10 validation images; 1.2 s)\nLEEP -1.2346\n\n" + table)
+        "source src → target t (5 labels per class; 25 training, 10 validation images; 1.2 s)\nLEEP -1.2346\n"
+        + convention + "\n" + table)
+    reference = text_tables.format_block_scores({**block_scores(5), "logme_convention": "reference"})
+    assert "LogME convention: reference (as thuml/LogME and the published tables" in reference
     assert text_tables.format_block_scores(block_scores(None)).startswith(
         "source src → target t (all labels; 25 training, 10 validation images; 1.2 s)\n")
 
@@ -40,14 +45,30 @@ def test_source_ranking_table_has_one_line_per_source_and_a_dash_for_an_unknown_
 
 
 def test_verification_table_signs_correlations_and_writes_n_a_for_none() -> None:
-    correlations = {"logme": {"n": 3, "kendall_tau": 1.0, "spearman_rho": 1.0},
-                    "probe_accuracy": {"n": 4, "kendall_tau": 0.0, "spearman_rho": -0.2},
+    correlations = {"logme": {"n": 5, "kendall_tau": 1.0, "kendall_p": 0.0167, "weighted_tau": 1.0,
+                              "spearman_rho": 1.0},
+                    "probe_accuracy": {"n": 4, "kendall_tau": 0.0, "kendall_p": 1.0, "weighted_tau": -0.1,
+                                       "spearman_rho": -0.2},
                     "x": {"n": 2, "kendall_tau": math.nan, "spearman_rho": math.nan}}
     assert text_tables.format_verification(correlations) == (
-        "score              n  Kendall tau  Spearman rho\n"
-        "logme              3       +1.000        +1.000\n"
-        "probe_accuracy     4       +0.000        -0.200\n"
-        "x                  2          n/a           n/a")
+        "score              n  Kendall tau      p  weighted tau  Spearman rho\n"
+        "logme              5       +1.000  0.017        +1.000        +1.000\n"
+        "probe_accuracy     4       +0.000  1.000        -0.100        -0.200\n"
+        "x                  2          n/a    n/a           n/a           n/a\n"
+        "\n"
+        "logme: ranks the cut points better than chance (two-sided 5%)\n"
+        "probe_accuracy: with n = 4 cut points not even a perfect ranking (|τ| = 1) is distinguishable from a "
+        "random one (two-sided 5%); verify at least 5 cut points\n"
+        "x: no ranking to judge")
+
+
+def test_source_ranking_table_states_its_logme_convention() -> None:
+    rows = [{"rank": 1, "source": "a", "source_task": None, "logme": 0.1, "leep": -1.0, "probe_accuracy": 0.8,
+             "logme_convention": "reference"}]
+    assert text_tables.format_source_ranking(rows).endswith("\n\nLogME convention: reference (as thuml/LogME and "
+                                                            "the published tables: with fewer examples than feature "
+                                                            "dimensions (N < D), the D − N zero eigenvalues of FᵀF "
+                                                            "are left out of log|A|)")
 
 
 def test_the_tables_stay_importable_from_diagnostics() -> None:

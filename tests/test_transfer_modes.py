@@ -102,3 +102,59 @@ def test_report_formats_as_a_table(source_model) -> None:
     _, report = transfer_model(source_model, "parameter", num_classes=3, freeze_depth=1)
     text = format_transfer_report(report)
     assert "conv1_conv" in text and "frozen" in text and "shape mismatch" in text
+
+
+@pytest.mark.parametrize("head_init", ["zero", "keras"])
+def test_a_new_head_on_copied_features_starts_the_same_way_whatever_path_built_it(source_model, head_init) -> None:
+    paths = {
+        "feature": dict(mode="feature"),
+        "parameter with copy depth 4": dict(mode="parameter", copy_depth=4, freeze_depth=4),
+        "parameter, 5 classes to 3": dict(mode="parameter", num_classes=3),
+        "feature, 5 classes to 3": dict(mode="feature", num_classes=3),
+    }
+    heads = {}
+    for name, options in paths.items():
+        model, report = transfer_model(source_model, **{"num_classes": 5, **options}, seed=7, head_init=head_init)
+        assert report["head"]["init"] == head_init and report["head_init"] == head_init, name
+        assert "new head on copied features" in report["head"]["reason"] and f"head_init={head_init}" in \
+            report["head"]["reason"], name
+        heads[name] = model.get_layer("head").get_weights()
+    keras_head = {classes: build_model("seed-cnn", classes, seed=7).get_layer("head").get_weights()
+                  for classes in (3, 5)}
+    for name, weights in heads.items():
+        expected = ([np.zeros_like(weight) for weight in weights] if head_init == "zero"
+                    else keras_head[weights[1].shape[0]])
+        for got, want in zip(weights, expected, strict=True):
+            np.testing.assert_array_equal(got, want, err_msg=name)
+    assert np.any(keras_head[5][0])  # Keras' initialisation is not zero, so the two settings really differ
+
+
+@pytest.mark.parametrize("head_init", ["zero", "keras"])
+def test_a_head_above_a_fresh_block_starts_from_keras_initialisation_whatever_head_init_says(source_model,
+                                                                                            head_init) -> None:
+    for options in (dict(mode="parameter", copy_depth=2), dict(mode="parameter", copy_depth=0),
+                    dict(mode="structure")):
+        model, report = transfer_model(source_model, num_classes=5, seed=7, head_init=head_init, **options)
+        assert report["head"]["init"] == "keras" and "Keras initialisation" in report["head"]["reason"]
+        np.testing.assert_array_equal(model.get_layer("head").get_weights()[0],
+                                      build_model("seed-cnn", 5, seed=7).get_layer("head").get_weights()[0])
+
+
+def test_the_report_says_how_the_head_started_and_why(source_model) -> None:
+    _, copied = transfer_model(source_model, "parameter", num_classes=5)
+    _, zero = transfer_model(source_model, "parameter", num_classes=5, copy_depth=4)
+    assert copied["head"] == {"init": "copied", "reason": "same shape"}
+    text = format_transfer_report(zero)
+    assert ("head starts at zero: above copy depth 4; new head on copied features: zero-initialised (head_init=zero)"
+            in text.splitlines())
+    assert "head starts" not in format_transfer_report({**zero, "head": None})  # reports written before head_init
+
+
+def test_an_unknown_head_init_is_refused_with_the_allowed_values(source_model) -> None:
+    from workbench.config import RunConfig
+
+    with pytest.raises(ConfigError, match=r"head_init='random' is not known\. Allowed values: zero, keras\. "
+                                          r"Pass --head-init zero"):
+        RunConfig(kind="transfer", source="s", head_init="random")
+    with pytest.raises(ConfigError, match="head_init='random' is not known"):
+        transfer_model(source_model, "feature", num_classes=5, head_init="random")

@@ -20,20 +20,24 @@ def test_verification_by_training_sweeps_the_scored_depths_and_correlates(monkey
 
     calls = {}
 
-    def fake_sweep(base_config, depths, seeds, include_fine_tuned, on_run_done=None, stop_event=None, jobs=1):
-        calls.update(base=base_config, depths=depths, seeds=seeds, include_fine_tuned=include_fine_tuned, jobs=jobs)
+    def fake_sweep(base_config, depths, seeds, include_fine_tuned, on_run_done=None, stop_event=None, jobs=1,
+                   cluster=None):
+        calls.update(base=base_config, depths=depths, seeds=seeds, include_fine_tuned=include_fine_tuned, jobs=jobs,
+                     cluster=cluster)
         points = ([{"series": SWEEP_SERIES_FROZEN, "x": depth, "mean": 0.6 + 0.1 * depth} for depth in depths]
                   + [{"series": "structure", "x": depth, "mean": 0.5} for depth in depths])
         runs = [SimpleNamespace(name=name) for name in ("v-structure-s0", "v-structure-s0", "v-frozen0-s0")]
-        return SimpleNamespace(points=lambda: points, runs=runs, describe=lambda: "fake sweep", stopped=False)
+        return SimpleNamespace(points=lambda: points, runs=runs, describe=lambda: "fake sweep", stopped=False,
+                               failures=[])
 
     monkeypatch.setattr("workbench.sweeps.sweep_freeze_depth", fake_sweep)
     scores = {"source_path": "runs/source", "task": TARGET_TASK, "per_class": 5, "seed": 3,
               "cut_points": [{"freeze_depth": depth, "logme": value, "probe_accuracy": accuracy}
                              for depth, value, accuracy in [(0, -0.5, 0.7), (1, -0.2, 0.9), (2, -0.3, 0.8)]]}
-    result = verification.verify_by_training(scores, epochs=2, seeds=1, runs_dir=tmp_path, name="v", jobs=2)
+    result = verification.verify_by_training(scores, epochs=2, seeds=1, runs_dir=tmp_path, name="v", jobs=2,
+                                             cluster="tcp://10.0.0.5:8786")
     base = calls["base"]
-    assert calls["jobs"] == 2
+    assert calls["jobs"] == 2 and calls["cluster"] == "tcp://10.0.0.5:8786"
     assert (base.source, base.task, base.per_class, base.seed, base.epochs) == ("runs/source", TARGET_TASK, 5, 3, 2)
     assert calls["depths"] == [0, 1, 2] and calls["include_fine_tuned"] is False
     for correlation in result["correlations"].values():
@@ -48,12 +52,12 @@ def test_source_verification_fine_tunes_each_ranked_source_and_correlates(monkey
     calls = []
     accuracy_of = {"a": [0.6, 0.7], "b": [0.9, 0.8]}
 
-    def fake_comparison(base_config, seeds, modes, on_run_done=None, stop_event=None, jobs=1):
-        calls.append({"base": base_config, "seeds": seeds, "modes": modes, "jobs": jobs})
+    def fake_comparison(base_config, seeds, modes, on_run_done=None, stop_event=None, jobs=1, cluster=None):
+        calls.append({"base": base_config, "seeds": seeds, "modes": modes, "jobs": jobs, "cluster": cluster})
         source = base_config.name.rsplit("-", 1)[1]
         runs = [SimpleNamespace(name=f"{base_config.name}-s{seed}", test_accuracy=accuracy)
                 for seed, accuracy in enumerate(accuracy_of[source])]
-        return SimpleNamespace(runs=runs, stopped=False)
+        return SimpleNamespace(runs=runs, stopped=False, failures=[])
 
     monkeypatch.setattr("workbench.experiments.run_comparison", fake_comparison)
     ranking = [{"rank": 1, "source": "b", "source_path": "runs/b", "logme": 0.3, "leep": -0.9, "probe_accuracy": 0.9},

@@ -18,7 +18,9 @@ def pretrain(callbacks: Sequence[Any] = (), stop_event: threading.Event | None =
     Args:
         callbacks: extra Keras callbacks.
         stop_event: set it to stop training after the current batch (the run is kept, "stopped").
-        **parameters: any `RunConfig` field (task, model, epochs, seed, name, runs_dir, …).
+        **parameters: any `RunConfig` field (task, model, epochs, seed, name, runs_dir, data_root, …),
+            and `preset` (`workbench.presets`: the source task, epochs and budget it suggests fill in
+            what is not given).
 
     Returns:
         The saved run.
@@ -35,7 +37,8 @@ def transfer(callbacks: Sequence[Any] = (), stop_event: threading.Event | None =
     Args:
         callbacks: extra Keras callbacks.
         stop_event: set it to stop training after the current batch (the run is kept, "stopped").
-        **parameters: any `RunConfig` field; `source` is required.
+        **parameters: any `RunConfig` field, and `preset` (its target task, epochs and budget fill
+            in what is not given); `source` is required.
 
     Returns:
         The saved run.
@@ -52,6 +55,7 @@ def compare(
     on_run_done: Callable[[Run], None] | None = None,
     stop_event: threading.Event | None = None,
     jobs: int = 1,
+    cluster: str | None = None,
     **parameters: Any,
 ) -> Comparison:
     """Run structure, feature and parameter transfer on identical splits for each seed, e.g.
@@ -63,16 +67,18 @@ def compare(
         run_callbacks: makes extra Keras callbacks for each run.
         on_run_done: called with each finished run.
         stop_event: once set, stops the current run and starts no more.
-        jobs: runs trained at once in worker processes; callbacks then see epoch events only.
-            Defaults to 1.
-        **parameters: any `RunConfig` field (source, task, per_class, epochs, freeze_depth, …);
-            `name` becomes the prefix of the run names.
+        jobs: runs trained at once on this machine, by an embedded Dask cluster of that many
+            worker processes; callbacks then see epoch events only. Defaults to 1.
+        cluster: a Dask scheduler address (`tcp://HOST:8786`) to train the runs on, "local", or
+            None for the WORKBENCH_CLUSTER environment variable. Defaults to None.
+        **parameters: any `RunConfig` field (source, task, per_class, epochs, freeze_depth, …),
+            and `preset`; `name` becomes the prefix of the run names.
 
     Returns:
         The comparison; `.format_table()` prints it, `.rows()` gives mean, sd and n per mode.
     """
     base = config_from_mapping({**parameters, "mode": "parameter"}, kind="transfer")
-    return run_comparison(base, seeds, modes, run_callbacks, on_run_done, stop_event, jobs)
+    return run_comparison(base, seeds, modes, run_callbacks, on_run_done, stop_event, jobs, cluster)
 
 
 def sweep_depth(
@@ -83,6 +89,7 @@ def sweep_depth(
     on_run_done: Callable[[Run, Sweep], None] | None = None,
     stop_event: threading.Event | None = None,
     jobs: int = 1,
+    cluster: str | None = None,
     **parameters: Any,
 ) -> Sweep:
     """Freeze-depth sweep (Yosinski's AnB and AnB+ against the scratch baseline), e.g.
@@ -93,42 +100,54 @@ def sweep_depth(
         seeds: a count or a list of seeds. Defaults to 3.
         include_fine_tuned: also run AnB+ (copy n blocks, fine-tune all). Defaults to True.
         run_callbacks, on_run_done, stop_event: progress hooks and a stop flag.
-        jobs: runs trained at once in worker processes. Defaults to 1.
-        **parameters: any `RunConfig` field; `name` becomes the prefix of the run names.
+        jobs: runs trained at once on this machine (an embedded Dask cluster). Defaults to 1.
+        cluster: a Dask scheduler address, "local", or None for WORKBENCH_CLUSTER. Defaults to None.
+        **parameters: any `RunConfig` field, and `preset`; `name` becomes the prefix of the run names.
 
     Returns:
         The sweep; `.points()` feeds `figures.plot_sweep(points, "freeze_depth", "freeze depth")`.
     """
     base = config_from_mapping({**parameters, "mode": "parameter"}, kind="transfer")
-    return sweep_freeze_depth(base, depths, seeds, include_fine_tuned, run_callbacks, on_run_done, stop_event, jobs)
+    return sweep_freeze_depth(base, depths, seeds, include_fine_tuned, run_callbacks, on_run_done, stop_event, jobs,
+                              cluster)
+
+
+DEFAULT_BUDGETS = (1, 2, 5, 10, 25, 50, None)
 
 
 def sweep_budget(
-    budgets: Sequence[int | None] = (1, 2, 5, 10, 25, 50, None),
+    budgets: Sequence[int | None] | None = None,
     seeds: int | Sequence[int] = 3,
     modes: Sequence[str] = DEFAULT_COMPARE_MODES,
     run_callbacks: Callable[[Any], Sequence[Any]] | None = None,
     on_run_done: Callable[[Run, Sweep], None] | None = None,
     stop_event: threading.Event | None = None,
     jobs: int = 1,
+    cluster: str | None = None,
     **parameters: Any,
 ) -> Sweep:
     """Label-budget sweep (the data-efficiency curve), e.g.
     `sweep_budget(source="runs/source", task="mnist-5k:5-9", budgets=[1, 5, 25], seeds=3)`.
 
     Args:
-        budgets: labels per class; None (or "all") uses every example. Defaults to 1, 2, 5, 10, 25, 50, all.
+        budgets: labels per class; None (or "all") in the list uses every example. Defaults to the
+            preset's budgets with `preset=`, else 1, 2, 5, 10, 25, 50, all.
         seeds: a count or a list of seeds. Defaults to 3.
         modes: modes to run at each budget. Defaults to structure, feature, parameter.
         run_callbacks, on_run_done, stop_event: progress hooks and a stop flag.
-        jobs: runs trained at once in worker processes. Defaults to 1.
-        **parameters: any `RunConfig` field.
+        jobs: runs trained at once on this machine (an embedded Dask cluster). Defaults to 1.
+        cluster: a Dask scheduler address, "local", or None for WORKBENCH_CLUSTER. Defaults to None.
+        **parameters: any `RunConfig` field, and `preset`.
 
     Returns:
         The sweep; `.points()` feeds `figures.plot_sweep(points, "per_class", "labels per class", log_x=True)`.
     """
+    from workbench.presets import preset_budgets
+
+    if budgets is None:
+        budgets = preset_budgets(parameters.get("preset")) or DEFAULT_BUDGETS
     base = config_from_mapping({**parameters, "mode": "parameter"}, kind="transfer")
-    return sweep_label_budget(base, budgets, seeds, modes, run_callbacks, on_run_done, stop_event, jobs)
+    return sweep_label_budget(base, budgets, seeds, modes, run_callbacks, on_run_done, stop_event, jobs, cluster)
 
 
 def lr_find(min_lr: float = 1e-6, max_lr: float = 1.0, steps: int = 100, **parameters: Any) -> dict[str, Any]:
@@ -209,10 +228,12 @@ def interrupted_runs(runs_dir: str = "runs") -> dict[str, Any]:
 
 def rank(
     sources: str | Sequence[str],
-    task: str = "mnist-5k:5-9",
+    task: str | None = None,
     per_class: int | None = None,
     seed: int = 0,
     runs_dir: str = "runs",
+    data_root: str | None = None,
+    preset: str | None = None,
 ) -> dict[str, Any]:
     """Transferability scores before any training, e.g. `rank(["runs/source"], "mnist-5k:5-9", per_class=5)`.
 
@@ -222,21 +243,31 @@ def rank(
 
     Args:
         sources: one source run or several.
-        task: the target task. Defaults to "mnist-5k:5-9".
-        per_class: target labels per class; None takes all. Defaults to None.
+        task: the target task. Defaults to the preset's target task, else "mnist-5k:5-9".
+        per_class: target labels per class; None takes the preset's, else all. Defaults to None.
         seed: seed of the label-budget draw. Defaults to 0.
         runs_dir: where bare run names are looked up. Defaults to "runs".
+        data_root: a folder copy of the task's keras.datasets dataset (`RunConfig.data_root`).
+            Defaults to None (download).
+        preset: a task-distance preset (`workbench.presets`) whose target task and label budget
+            fill in `task` and `per_class` where they are None. Defaults to None.
 
     Returns:
-        sources, task, per_class, runs_dir, and either block_scores (one source) or ranking
-        (several); the other is None. `verify_rank` takes this dict.
+        sources, task, per_class, data_root, runs_dir, and either block_scores (one source) or
+        ranking (several); the other is None. `verify_rank` takes this dict.
     """
     from workbench import diagnostics
+    from workbench.config import DEFAULT_TARGET_TASK
+    from workbench.data import check_data_root
+    from workbench.presets import TARGET, apply_preset
 
+    chosen = apply_preset({"task": task, "per_class": per_class, "preset": preset}, TARGET)
+    task, per_class = chosen.get("task") or DEFAULT_TARGET_TASK, chosen.get("per_class")
+    data_root = check_data_root(data_root, task)
     names = [sources] if isinstance(sources, str) else list(sources)
-    common = {"per_class": per_class, "seed": seed, "runs_dir": runs_dir}
-    ranked: dict[str, Any] = {"sources": names, "task": task, "per_class": per_class, "runs_dir": runs_dir,
-                              "block_scores": None, "ranking": None}
+    common = {"per_class": per_class, "seed": seed, "runs_dir": runs_dir, "data_root": data_root}
+    ranked: dict[str, Any] = {"sources": names, "task": task, "per_class": per_class, "data_root": data_root,
+                              "runs_dir": runs_dir, "block_scores": None, "ranking": None}
     if len(names) == 1:
         ranked["block_scores"] = diagnostics.score_blocks(names[0], task, **common)
     else:
@@ -251,6 +282,7 @@ def verify_rank(
     on_run_done: Callable[[Run], None] | None = None,
     stop_event: threading.Event | None = None,
     jobs: int = 1,
+    cluster: str | None = None,
 ) -> dict[str, Any]:
     """Fine-tune for real behind a `rank` result and say how well each score ranked the outcomes.
 
@@ -260,7 +292,8 @@ def verify_rank(
         seeds: a count or a list of seeds. Defaults to 1.
         on_run_done: called with each finished run.
         stop_event: once set, stops the current run and starts no more.
-        jobs: runs trained at once in worker processes. Defaults to 1.
+        jobs: runs trained at once on this machine (an embedded Dask cluster). Defaults to 1.
+        cluster: a Dask scheduler address, "local", or None for WORKBENCH_CLUSTER. Defaults to None.
 
     Returns:
         The verification; `correlations` holds Kendall tau and Spearman rho per score.
@@ -273,10 +306,11 @@ def verify_rank(
 
     if ranked["block_scores"] is not None:
         return verify_by_training(ranked["block_scores"], epochs=epochs, seeds=seeds, runs_dir=ranked["runs_dir"],
-                                  on_run_done=done, stop_event=stop_event, jobs=jobs)
+                                  on_run_done=done, stop_event=stop_event, jobs=jobs, cluster=cluster)
     return verify_sources_by_training(
         ranked["ranking"], ranked["task"], per_class=ranked["per_class"], epochs=epochs, seeds=seeds,
-        runs_dir=ranked["runs_dir"], on_run_done=done, stop_event=stop_event, jobs=jobs)
+        runs_dir=ranked["runs_dir"], on_run_done=done, stop_event=stop_event, jobs=jobs, cluster=cluster,
+        data_root=ranked.get("data_root"))
 
 
 def report(
@@ -293,11 +327,13 @@ def report(
         output_dir: where reports and index.html go; None takes the config's. Defaults to None.
         parameters: papermill parameters for every notebook that declares them. Defaults to None.
         quick: use the config's tiny `quick` parameters. Defaults to False.
-        **options: parameters_file, kernel, timeout, jobs, log_output, command (see
-            `reports.build_reports`).
+        **options: parameters_file, kernel, timeout, jobs, log_output, command, baseline (an
+            earlier report's folder or index.json to compare every key figure with), cache (False
+            runs every notebook and trains every run again) (see `reports.build_reports`).
 
     Returns:
-        (plan, results): `plan.index_path` is the index; one result per notebook.
+        (plan, results): `plan.index_path` is the index; one result per notebook
+        (`result.regressed` against a baseline, `result.reused` when kept unchanged).
     """
     from workbench.reports import build_reports
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ ARCHITECTURES = ("seed-cnn", "mobilenet_v2", "resnet50")
 BLOCK_LR_KINDS = ("uniform", "geometric", "decay")
 UNFREEZE_KINDS = ("none", "gradual", "two-stage")
 BATCHNORM_POLICIES = ("frozen", "train")
+HEAD_INITS = ("zero", "keras")
 CACHE_CHOICES = ("auto", "on", "off")
 AUGMENTATIONS = ("flip", "rotate", "translate")
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -87,6 +87,9 @@ class RunConfig:
         unfreeze_every: epochs between gradual unfreezing steps. Defaults to 1.
         batchnorm: BatchNorm layers in frozen blocks: "frozen" (inference mode, statistics fixed)
             or "train" (fastai's train_bn: they keep training). Defaults to "frozen".
+        head_init: how a new head on copied features starts, whatever path built it: "zero" (BiT;
+            first predictions uniform) or "keras" (Keras' random init). A head above a fresh block,
+            and every pretrained model, starts from Keras' init. Defaults to "zero".
         cache_features: feature mode: compute the frozen extractor's outputs once and train the
             head on them: "auto" (whenever there is no augmentation and BatchNorm stays frozen), "on"
             or "off". Defaults to "auto".
@@ -100,6 +103,12 @@ class RunConfig:
         precision: the model's Keras dtype policy: "float32", "mixed_float16" (float16 compute with
             loss scaling, for GPUs with tensor cores) or "mixed_bfloat16"; the logits layer always
             computes in float32. Defaults to "float32".
+        data_root: a folder copy of the keras.datasets datasets, read instead of downloading:
+            `train/` and `test/` class sub-folders (or `<data_root>/cifar10/train/...`), e.g.
+            "../shared/data/cifar10-mini"; stored as an absolute path (`workbench.data.local_copies`).
+            None downloads through keras.datasets. Defaults to None.
+        cache: reuse a finished run with the same settings, source run, data and engine versions
+            instead of training (`workbench.run_cache`); False always trains. Defaults to True.
     """
 
     kind: str = "pretrain"
@@ -126,10 +135,13 @@ class RunConfig:
     unfreeze: str = "none"
     unfreeze_every: int = 1
     batchnorm: str = "frozen"
+    head_init: str = "zero"
     cache_features: str = "auto"
     augment: str = "none"
     strategy: str = "default"
     precision: str = "float32"
+    cache: bool = True
+    data_root: str | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -164,6 +176,12 @@ class RunConfig:
             "validation_split", self.validation_split, low=0.0, high=0.9, low_inclusive=True
         )
         self._validate_techniques()
+        from workbench.data.local_copies import check_data_root  # the layout of a copy is the data's concern
+
+        self.data_root = check_data_root(self.data_root, self.task)
+        if not isinstance(self.cache, bool):
+            raise ConfigError(f"cache={self.cache!r} is not true or false. Pass --no-cache (-p cache false) to "
+                              "train even where a finished run with the same settings exists.")
         if self.kind == "transfer":
             _check_choice("mode", self.mode, MODES)
             if not self.source:
@@ -189,6 +207,7 @@ class RunConfig:
         _check_choice("block_lr", self.block_lr, BLOCK_LR_KINDS)
         _check_choice("unfreeze", self.unfreeze, UNFREEZE_KINDS)
         _check_choice("batchnorm", self.batchnorm, BATCHNORM_POLICIES)
+        _check_choice("head_init", self.head_init, HEAD_INITS)
         if isinstance(self.cache_features, bool):
             self.cache_features = "on" if self.cache_features else "off"
         _check_choice("cache_features", self.cache_features, CACHE_CHOICES)
@@ -242,10 +261,11 @@ def config_from_mapping(values: Mapping[str, Any], **defaults: Any) -> RunConfig
     """Build a `RunConfig` from a mapping such as CLI flags, papermill parameters or widget values.
 
     Dashes in keys are accepted as underscores (`freeze-depth` = `freeze_depth`); `None` values
-    fall back to the defaults.
+    fall back to the defaults. A `preset` name (`workbench.presets`) fills in the task, epochs and
+    label budget it suggests wherever `values` gives none (the source task for `kind="pretrain"`).
 
     Args:
-        values: field name → value.
+        values: field name → value, and optionally `preset`.
         **defaults: values used where `values` has none (e.g. `kind="transfer"`).
 
     Returns:
@@ -254,16 +274,19 @@ def config_from_mapping(values: Mapping[str, Any], **defaults: Any) -> RunConfig
     Raises:
         ConfigError: for an unknown field or a bad value.
     """
+    from workbench.presets import SOURCE, TARGET, apply_preset
+
     merged: dict[str, Any] = dict(defaults)
     for key, value in values.items():
         name = str(key).replace("-", "_")
-        if name not in FIELD_NAMES:
+        if name not in FIELD_NAMES and name != "preset":
             raise ConfigError(
                 f"Unknown parameter {key!r}. Allowed parameters: {', '.join(FIELD_NAMES)}. "
                 "Check the spelling (use -p freeze_depth 2, for example)."
             )
         if value is not None:
             merged[name] = value
+    merged = apply_preset(merged, SOURCE if merged.get("kind", "pretrain") == "pretrain" else TARGET)
     if merged.get("kind") == "transfer" and "task" not in merged:
         merged["task"] = DEFAULT_TARGET_TASK
     return RunConfig(**merged)
@@ -388,114 +411,16 @@ def _coerce_shape(value: Any) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-def resolve_seeds(seeds: int | Sequence[int]) -> list[int]:
-    """`3` → [0, 1, 2]; a list is taken as it is.
-
-    Raises:
-        ConfigError: for text or items that are not whole numbers, fewer than one seed, a negative
-            or repeated seed.
-    """
-    given = seeds
-    try:
-        if isinstance(seeds, str):
-            text = seeds.strip()
-            seeds = int(text) if text.isdigit() else [_whole_number(part) for part in text.split(",") if part.strip()]
-        if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
-            resolved = None
-        else:
-            resolved = [_whole_number(seed) for seed in seeds]
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"seeds={given!r} is neither a count nor a list of whole numbers. Pass --seeds 3 (seeds 0, 1, 2) "
-            "or a list like 0,4,7."
-        ) from None
-    if resolved is None:
-        if seeds < 1:
-            raise ConfigError(f"seeds={seeds} must be at least 1. Pass --seeds 3 (seeds 0, 1, 2) or a list like 0,4,7.")
-        return list(range(int(seeds)))
-    if not resolved or min(resolved) < 0 or len(set(resolved)) != len(resolved):
-        raise ConfigError(
-            f"seeds={list(seeds)!r} must be one or more different non-negative integers. Pass --seeds 3 or 0,4,7."
-        )
-    return resolved
-
-
-def _whole_number(value: Any) -> int:
-    """`value` as an int when it is one (3, "3", 3.0); TypeError or ValueError otherwise."""
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise ValueError(value)
-    return int(str(value).strip()) if isinstance(value, str) else int(value)
-
-
-def check_jobs(jobs: Any, where: str = "") -> int:
-    """Processes that work at once (runs of a study, notebooks of a report): a whole number >= 1.
-
-    Args:
-        jobs: the value given.
-        where: where it came from, for the message (e.g. "`jobs:` in the report config").
-
-    Raises:
-        ConfigError: for anything else, naming the fix.
-    """
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        source = f" ({where})" if where else ""
-        raise ConfigError(f"jobs={jobs!r}{source} must be a whole number of at least 1 (1 works one at a time). "
-                          "Pass e.g. -j 2.")
-    return jobs
-
-
-def parse_int_list(
-    value: Any,
-    name: str,
-    *,
-    allow_all: bool = False,
-    minimum: int = 0,
-    fix: str | None = None,
-) -> list[int | None]:
-    """A list of whole numbers typed or passed anywhere (CLI, panel box, papermill `-p`): one set of rules.
-
-    Accepts comma (or semicolon) separated text like "0,2,4" or "1,5,all", or a list such as
-    `[0, 2, 4]`. With `allow_all`, "all" (or None in a list) stands for every training example and
-    comes back as None.
-
-    Args:
-        value: the text or list.
-        name: what the numbers are ("depths", "budgets"), for the message.
-        allow_all: whether "all" may appear. Defaults to False.
-        minimum: the smallest allowed number. Defaults to 0.
-        fix: how to pass the value on this front end; None gives a comma-text example.
-            Defaults to None.
-
-    Returns:
-        The numbers in the order given.
-
-    Raises:
-        ConfigError: for an empty list, an item that is not a whole number ≥ `minimum` (or an allowed
-            "all"), or a repeated item; the message names the item, what is allowed and the fix.
-    """
-    example = "1,5,25,all" if allow_all else "0,2,4"
-    fix = fix or f"Give the {name} separated by commas, for example {example}."
-    allowed = f"whole numbers from {minimum}" + (", or all" if allow_all else "")
-    if isinstance(value, str):
-        items: list[Any] = [token.strip() for token in value.replace(";", ",").split(",") if token.strip()]
-    elif isinstance(value, (list, tuple)):
-        items = list(value)
-    else:
-        raise ConfigError(f"{name}={value!r} is not a list; allowed: {allowed}. {fix}")
-    if not items:
-        raise ConfigError(f"{name}={value!r} is empty; allowed: {allowed}. {fix}")
-    parsed: list[int | None] = []
-    for item in items:
-        if allow_all and (item is None or (isinstance(item, str) and item.lower() == "all")):
-            parsed.append(None)
-            continue
-        try:
-            number = _whole_number(item)
-        except (TypeError, ValueError):
-            number = None
-        if number is None or number < minimum:
-            raise ConfigError(f"{name}={value!r} holds {item!r}; allowed: {allowed}. {fix}")
-        parsed.append(number)
-    if len(set(parsed)) != len(parsed):
-        raise ConfigError(f"{name}={value!r} repeats a value; give each of the {name} once. {fix}")
-    return parsed
+# Settings of studies (seeds, jobs, cluster, detect, number lists) live in workbench.study_options;
+# re-exported here because every front end imports them from the config module.
+from workbench.study_options import (  # noqa: E402,F401
+    CLUSTER_VARIABLE,
+    DEFAULT_SCHEDULER_PORT,
+    LOCAL_CLUSTER,
+    check_cluster,
+    check_detect,
+    check_jobs,
+    parse_int_list,
+    resolve_cluster,
+    resolve_seeds,
+)

@@ -30,3 +30,7 @@ class SourceRunError(WorkbenchError):
 
 class ReportError(WorkbenchError):
     """The report set, a parameter, the kernel or an option is unusable; nothing was run."""
+
+
+class ExportError(WorkbenchError):
+    """Runs cannot be exported to a tracker (no runs there, a tracker that is missing or refuses)."""

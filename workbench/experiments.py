@@ -18,7 +18,7 @@ from typing import Any
 
 from workbench.config import MODES, RunConfig, mode_label, resolve_seeds  # noqa: F401 - public here too
 from workbench.errors import ConfigError
-from workbench.formatting import format_interval, format_mean_sd
+from workbench.formatting import format_mean_sd
 from workbench.runs import Run
 from workbench.statistics import paired_difference, summarize, transfer_metrics
 
@@ -34,6 +34,7 @@ class Comparison:
     modes: list[str]
     runs: list[Run] = field(default_factory=list)
     stopped: bool = False
+    failures: list[Any] = field(default_factory=list)  # engine.RunFailure: runs whose worker died
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per mode: mean, sample standard deviation and n of test accuracy over seeds."""
@@ -96,21 +97,24 @@ class Comparison:
             f"seeds {', '.join(str(seed) for seed in self.seeds)}; source {config.source}"
         )
 
-    def format_table(self) -> str:
-        """The comparison as a text table: test accuracy mean ± sd (n) per mode."""
+    def format_table(self, detect: float | None = None) -> str:
+        """The comparison as a text table: test accuracy mean ± sd (n) per mode, then each mode's
+        paired difference from structure with its interval, verdict and what the seeds could
+        have detected (80% power; seeds needed to detect `detect`, default 0.02)."""
+        from workbench.text_tables import format_paired_differences
+
         lines = [self.describe(), "", f"{'mode':<24} {'test accuracy':>17} {'n':>3}   per seed"]
         for row in self.rows():
             per_seed = " ".join(f"{value:.3f}" for value in row["values"])
             lines.append(f"{row['label']:<24} {format_mean_sd(row, with_n=False):>17} {row['n']:>3}   {per_seed}")
-        differences = [row for row in self.paired_differences() if row["n"]]
+        differences = format_paired_differences(self.paired_differences(), "structure", detect)
         if differences:
-            lines += ["", "paired difference vs structure (same seed), mean [95% CI]:"]
-            for row in differences:
-                interval = format_interval(row) if row["n"] > 1 else "(n=1: no interval)"
-                lines.append(f"  {row['mode']:<22} {row['mean']:+.3f} {interval}  n={row['n']}")
+            lines += ["", differences]
         if self.stopped:
             lines.append("(stopped early: not every seed ran)")
-        return "\n".join(lines)
+        from workbench.engine import format_failures
+
+        return "\n".join(lines + format_failures(self.failures))
 
 
 def run_comparison(
@@ -121,6 +125,7 @@ def run_comparison(
     on_run_done: Callable[[Run], None] | None = None,
     stop_event: threading.Event | None = None,
     jobs: int = 1,
+    cluster: str | None = None,
 ) -> Comparison:
     """Run every mode at every seed on identical splits and collect the results.
 
@@ -132,8 +137,11 @@ def run_comparison(
         run_callbacks: makes extra Keras callbacks for each run (progress bars, live curves).
         on_run_done: called with each finished run.
         stop_event: once set, the current run stops and no further run starts.
-        jobs: runs trained at once, in worker processes (`workbench.parallel`); with more than
-            one, `run_callbacks` see epoch events only. Defaults to 1.
+        jobs: runs trained at once on this machine, by an embedded Dask cluster of that many
+            worker processes (`workbench.engine`); with more than one, `run_callbacks` see epoch
+            events only. Defaults to 1.
+        cluster: a Dask scheduler address to train the runs on, "local", or None for the
+            WORKBENCH_CLUSTER environment variable (`engine.train_runs`). Defaults to None.
 
     Returns:
         The `Comparison` of every run that finished or was stopped, in seed-then-mode order.
@@ -148,10 +156,11 @@ def run_comparison(
     configs = [config_for_mode(base_config, mode, seed=seed, name=f"{prefix}-{mode}-s{seed}")
                for seed in seed_list for mode in modes]
     done = (lambda index, run: on_run_done(run)) if on_run_done else None
-    from workbench.parallel import train_runs  # here: reading a study's numbers needs no TensorFlow
+    from workbench.engine import train_runs  # here: reading a study's numbers needs no TensorFlow
 
-    runs = train_runs(configs, jobs, run_callbacks, done, stop_event)
+    runs = train_runs(configs, jobs, run_callbacks, done, stop_event, cluster)
     comparison.runs = [run for run in runs if run is not None]
+    comparison.failures = runs.failures
     comparison.stopped = bool(stop_event is not None and stop_event.is_set())
     return comparison
 

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 
 from workbench.config import RunConfig
+from workbench.data.pipelines import epoch_batches, steps_per_epoch
 from workbench.devices import shard_by_data
 from workbench.models import Block
 from workbench.schedules import Stage, block_learning_rates, unfreeze_stages
@@ -128,7 +129,7 @@ class UnfreezeSchedule(keras.callbacks.Callback):
 
 def fit_head_on_cached_features(
     model: Any,
-    make_dataset: Callable[[str, bool], Any],
+    make_dataset: Callable[[str], Any],
     epochs: int,
     learning_rate: float,
     batch_size: int,
@@ -144,7 +145,7 @@ def fit_head_on_cached_features(
 
     Args:
         model: the transferred model (extractor frozen).
-        make_dataset: (split, shuffle) → the split's image pipeline, unshuffled here.
+        make_dataset: split → the split's image pipeline, in order (one pass).
         epochs, learning_rate, batch_size, seed: as for the uncached run.
         callbacks: Keras callbacks; they see the head model.
 
@@ -157,7 +158,7 @@ def fit_head_on_cached_features(
     extractor = keras.Model(model.input, head.input)
     cached = {}
     for split in ("train", "validation"):
-        dataset = make_dataset(split, False)
+        dataset = make_dataset(split)
         if dataset is None:
             continue
         features = extractor.predict(dataset, verbose=0)
@@ -167,24 +168,26 @@ def fit_head_on_cached_features(
     head_model = keras.Model(head_input, keras.layers.Dense(head.units, name="head")(head_input))
     head_model.get_layer("head").set_weights(head.get_weights())
     features, labels = cached["train"]
+    steps = steps_per_epoch(len(labels), batch_size)
     # A head step costs microseconds, so Keras' per-step Python overhead would dominate: run up to
-    # 32 steps per call. The batches are the same; callbacks see every 32nd batch end. Under a
-    # tf.distribute strategy (this is called in its scope) Keras 3 fails with more than one step
-    # per call ("You must feed a value for placeholder tensor", keras-team/keras#19246): one step.
-    steps_per_execution = 1 if tf.distribute.has_strategy() else 32
+    # 32 steps per call, a divisor of the epoch's steps (a call would otherwise run on into the
+    # next epoch of the stream). The batches are the same; callbacks see every n-th batch end.
+    # Under a tf.distribute strategy (this is called in its scope) Keras 3 fails with more than
+    # one step per call ("You must feed a value for placeholder tensor", keras-team/keras#19246).
+    steps_per_execution = 1 if tf.distribute.has_strategy() else max(
+        divisor for divisor in range(1, 33) if steps % divisor == 0)
     head_model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
                        steps_per_execution=steps_per_execution)
-    # The same seeded shuffle over the same number of items as the image pipeline, so cached and
-    # uncached runs see the same batches in the same order.
-    train = shard_by_data(tf.data.Dataset.from_tensor_slices((features, labels))
-                          .shuffle(len(labels), seed=seed, reshuffle_each_iteration=True).batch(batch_size))
+    # The same (seed, epoch) orders as the image pipeline, so cached and uncached runs see the
+    # same batches in the same order.
+    train = shard_by_data(epoch_batches((features, labels), batch_size, shuffle=True, seed=seed, epochs=epochs))
     validation = None
     if "validation" in cached:
-        validation = shard_by_data(tf.data.Dataset.from_tensor_slices(cached["validation"]).batch(batch_size * 4))
+        validation = shard_by_data(epoch_batches(cached["validation"], batch_size * 4))
     build_metrics_before_fit(head_model, train)
-    head_model.fit(train, validation_data=validation, epochs=epochs, shuffle=False, verbose=0,
-                   callbacks=list(callbacks))
+    head_model.fit(train, validation_data=validation, epochs=epochs, steps_per_epoch=steps, shuffle=False,
+                   verbose=0, callbacks=list(callbacks))
     head.set_weights(head_model.get_layer("head").get_weights())
     return head_model
 

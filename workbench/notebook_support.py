@@ -84,20 +84,22 @@ METRICS_FILE = "metrics.json"
 
 def describe_tasks(
     source_task: str, target_task: str, per_class: int | None, source_per_class: int | None = None,
-    validation_split: float = 0.1, seed: int = 0,
+    validation_split: float = 0.1, seed: int = 0, data_root: str | None = None,
 ) -> list[dict[str, Any]]:
     """One row per task (source, target): classes and the sizes of its train/validation/test splits.
 
-    Loading the splits here also checks both tasks before any training starts.
+    Loading the splits here also checks both tasks before any training starts. `data_root` is the
+    folder copy a keras.datasets task is read from (`RunConfig.data_root`); None downloads.
 
     Raises:
         DataError: for an unknown dataset or class, or a budget larger than a class has.
+        ConfigError: for a `data_root` that holds no copy of a task's dataset.
     """
-    from workbench.data import prepare_task
+    from workbench.data import check_data_root, prepare_task
 
     rows = []
     for role, task, budget in (("source", source_task, source_per_class), ("target", target_task, per_class)):
-        data = prepare_task(task, budget, validation_split, seed)
+        data = prepare_task(task, budget, validation_split, seed, check_data_root(data_root, task))
         summary = data.summary()
         rows.append({
             "role": role,
@@ -155,10 +157,12 @@ def describe_budget_sweep(sweep: Any, baseline: str = BASELINE_SERIES) -> Any:
 
 def print_run_summary(run: Run) -> None:
     """`on_run_done` for `workbench.compare`: one line per finished run."""
+    from workbench.run_cache import reuse_note
+
     summary = run.summary()
     print(
         f"{summary['mode']} seed {summary['seed']}: {_epochs(summary['epochs'])}, test accuracy "
-        f"{summary['test_accuracy']:.3f} ({summary['seconds']:.1f} s, {summary['status']})",
+        f"{summary['test_accuracy']:.3f} ({summary['seconds']:.1f} s, {summary['status']}){reuse_note(run)}",
         flush=True,
     )
 
@@ -315,14 +319,17 @@ def run_metrics(run: Run) -> dict[str, Any]:
 
 
 def describe_run(run: Run) -> Any:
-    """A Markdown sentence with a run's test accuracy, its test-set size and best validation accuracy."""
+    """A Markdown sentence with a run's test accuracy, its test-set size and best validation accuracy,
+    and whether the run cache served it (`workbench.run_cache.reuse_note`)."""
+    from workbench.run_cache import reuse_note
+
     metrics = run.metrics
     best = metrics.get("best_val_accuracy")
     validation = f" (best validation accuracy {best:.3f})" if best is not None else ""
     return markdown(
         f"Test accuracy on the {metrics.get('test_examples', '?')} held-out test images of "
         f"{code_span(run.config.get('task'))}: **{run.test_accuracy:.3f}**{validation}; "
-        f"{_epochs(len(run.history))}, status {run.status}."
+        f"{_epochs(len(run.history))}, status {run.status}{escape_markdown_html(reuse_note(run))}."
     )
 
 
@@ -332,11 +339,15 @@ def describe_run(run: Run) -> Any:
 
 
 def choose_tasks(preset: str | None, source_task: str, target_task: str) -> dict[str, str]:
-    """The tasks a sweep notebook uses: a named task-distance preset's, or the ones given.
+    """The tasks a report notebook uses: a named task-distance preset's, or the ones given.
+
+    Under `workbench report -p preset NAME`, the preset's study sizes (epochs, label budgets) reach
+    the notebooks as parameters too (`workbench.reports.plan`); here only the tasks are replaced,
+    so a notebook run alone with `-p preset NAME` still uses the preset's tasks.
 
     Args:
-        preset: a name from `workbench.presets.PRESETS` ("near", "far"); empty or None keeps
-            `source_task` and `target_task`.
+        preset: a name from `workbench.presets.PRESETS` ("near", "far", "cifar-near",
+            "cifar-far"); empty or None keeps `source_task` and `target_task`.
         source_task, target_task: the notebook's own task parameters.
 
     Returns:
@@ -352,7 +363,8 @@ def choose_tasks(preset: str | None, source_task: str, target_task: str) -> dict
         return {
             "source_task": source_task, "target_task": target_task, "preset": "",
             "description": (f"Source task {code_span(source_task)} → target task {code_span(target_task)}, as "
-                            "given. The task-distance presets (`-p preset near` or `-p preset far`) replace both:\n\n"
+                            "given. The task-distance presets (`-p preset near`, `far`, `cifar-near` or `cifar-far`) "
+                            "replace both:\n\n"
                             + describe_presets()),
         }
     chosen = get_preset(preset)
@@ -360,7 +372,7 @@ def choose_tasks(preset: str | None, source_task: str, target_task: str) -> dict
         "source_task": chosen.source_task, "target_task": chosen.target_task, "preset": chosen.name,
         "description": (f"Task-distance preset **{chosen.name}**: source task `{chosen.source_task}` → target task "
                         f"`{chosen.target_task}` (replacing `source_task` and `target_task`).\n\n"
-                        f"{chosen.description}"),
+                        f"{chosen.description} Sizes: {chosen.describe_sizes()}."),
     }
 
 
@@ -397,9 +409,12 @@ def choose_tasks(preset: str | None, source_task: str, target_task: str) -> dict
 
 def print_sweep_run(run: Run, sweep: Any) -> None:
     """`on_run_done` for the sweeps: one line per finished run, with the count so far."""
+    from workbench.run_cache import reuse_note
+
     summary = run.summary()
     print(f"[{len({item.name for item in sweep.runs})}] {run.name}: test accuracy {summary['test_accuracy']:.3f} "
-          f"({_epochs(summary['epochs'])}, {summary['seconds']:.1f} s, {summary['status']})", flush=True)
+          f"({_epochs(summary['epochs'])}, {summary['seconds']:.1f} s, {summary['status']}){reuse_note(run)}",
+          flush=True)
 
 
 

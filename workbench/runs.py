@@ -106,7 +106,7 @@ class Run:
         config = self.config
         per_class = None if all_labels else config.get("per_class")
         return prepare_task(config["task"], per_class, float(config.get("validation_split", 0.1)),
-                            int(config.get("seed", 0)))
+                            int(config.get("seed", 0)), config.get("data_root"))
 
     def summary(self) -> dict[str, Any]:
         """One row of key figures for tables (`workbench runs`, the panel)."""

@@ -8,8 +8,11 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from workbench.findings import verdict
-from workbench.formatting import format_interval, format_mean_sd
-from workbench.sweeps import BASELINE_SERIES, difference_summary, whole_if_integral
+from workbench.formatting import format_interval, format_mean_sd, format_number
+from workbench.statistics import DEFAULT_DETECT, DEFAULT_POWER, MAX_SEEDS_NEEDED
+from workbench.sweeps import BASELINE_SERIES, difference_summary, power_figures, whole_if_integral
+
+DETECTABLE_TITLE = f"detectable difference ({round(100 * DEFAULT_POWER)}% power)"
 
 if TYPE_CHECKING:
     from workbench.experiments import Comparison
@@ -31,12 +34,19 @@ def comparison_rows(comparison: Comparison) -> list[dict[str, Any]]:
     ]
 
 
-def comparison_metrics(comparison: Comparison) -> dict[str, Any]:
+def comparison_metrics(comparison: Comparison, detect: float = DEFAULT_DETECT) -> dict[str, Any]:
     """Key numbers of a comparison for `metrics.json`: accuracy per mode and the gain over scratch.
 
     `gain_over_structure` is each mode's mean test accuracy minus structure transfer's (the
     from-scratch baseline): positive means the transfer helped. `difference_vs_structure` is the
-    same difference paired by seed, with sd, n and the 95% interval (`low`, `high`).
+    same difference paired by seed, with sd, n, the 95% interval (`low`, `high`), the smallest
+    difference the seeds could detect with 80% power (`detectable`) and the seeds needed to
+    detect `detect`; the last two also stand alone per mode, as "detectable difference (80%
+    power)" and "seeds to detect 0.020", for the report index.
+
+    Args:
+        comparison: a `Comparison`.
+        detect: the difference for the seeds-needed estimate. Defaults to 0.02.
     """
     rows = {row["mode"]: row for row in comparison.rows()}
     accuracy = {mode: {"mean": row["mean"], "sd": row["sd"], "n": row["n"], "values": row["values"]}
@@ -50,14 +60,19 @@ def comparison_metrics(comparison: Comparison) -> dict[str, Any]:
                                           for mode, mean in finite.items() if mode != "structure"}
         # The same gain paired by seed, with its spread, n and 95% interval: "does X beat structure?"
         paired = [row for row in comparison.paired_differences("structure") if row["n"]]
-        metrics["difference_vs_structure"] = {row["mode"]: difference_summary(row) for row in paired}
+        metrics["difference_vs_structure"] = {row["mode"]: difference_summary(row, detect) for row in paired}
         metrics["difference_vs_structure_95%_CI"] = {row["mode"]: format_interval(row) for row in paired}
+        for row in paired:
+            for name, value in power_figures(row, detect).items():
+                metrics.setdefault(name, {})[row["mode"]] = value
     return metrics
 
 
-def paired_difference_rows(comparison: Comparison, baseline: str = "structure") -> list[dict[str, Any]]:
+def paired_difference_rows(comparison: Comparison, baseline: str = "structure",
+                           detect: float = DEFAULT_DETECT) -> list[dict[str, Any]]:
     """Table rows for "mode X beats structure": the mean paired difference (same seed), its sd, the
-    95% t-interval, n and the verdict, one row per mode."""
+    95% t-interval, n, the verdict, the smallest difference these seeds could detect with 80%
+    power, and the seeds needed to detect `detect`, one row per mode."""
     labels = {row["mode"]: row["label"] for row in comparison.rows()}
     return [
         {
@@ -65,10 +80,24 @@ def paired_difference_rows(comparison: Comparison, baseline: str = "structure") 
             f"test accuracy − {baseline} (mean ± sd)": format_mean_sd(row, signed=True, with_n=False),
             "95% CI": format_interval(row),
             "n (seed pairs)": row["n"],
-            "verdict": verdict(row, baseline),
+            "verdict": verdict(row, baseline, detect, with_power=False),
+            **power_cells(row, detect),
         }
         for row in comparison.paired_differences(baseline)
     ]
+
+
+def power_cells(difference: dict[str, Any], detect: float = DEFAULT_DETECT) -> dict[str, str]:
+    """Two table cells: the smallest difference the pairs could detect with 80% power, and the
+    seeds that would detect `detect` ("needs n ≥ 2 seeds" where no power can be computed)."""
+    figures = power_figures(difference, detect)
+    seeds_title = f"seeds to detect {format_number(detect)}"
+    if int(difference.get("n") or 0) < 2:
+        missing = "none: needs n ≥ 2 seeds"
+        return {DETECTABLE_TITLE: missing, seeds_title: missing}
+    seeds = figures[seeds_title]
+    return {DETECTABLE_TITLE: format_number(figures[DETECTABLE_TITLE]),
+            seeds_title: f"more than {MAX_SEEDS_NEEDED}" if seeds is None else str(seeds)}
 
 
 TRANSFER_METRIC_NAMES = (
@@ -131,7 +160,8 @@ def transfer_metrics_summary(comparison: Comparison, threshold: float | None = N
 
 def sweep_rows(sweep: Sweep, baseline: str = BASELINE_SERIES) -> list[dict[str, Any]]:
     """The sweep as table rows: series, x, test accuracy mean ± sd, n, difference from the baseline
-    at the same seed with its 95% CI, and the per-seed values.
+    at the same seed with its 95% CI, the smallest difference these seeds could detect with 80%
+    power, and the per-seed values.
 
     In a freeze-depth sweep the baseline does not depend on n (one run per seed, drawn at every
     n), so it gets one row.
@@ -156,6 +186,7 @@ def sweep_rows(sweep: Sweep, baseline: str = BASELINE_SERIES) -> list[dict[str, 
             f"− {baseline}, same seed (mean [95% CI])":
                 "— (the baseline)" if difference is None else
                 f"{format_mean_sd(difference, signed=True, with_n=False)} {format_interval(difference)}",
+            DETECTABLE_TITLE: "— (the baseline)" if difference is None else power_cells(difference)[DETECTABLE_TITLE],
             "per seed": point["values"],
         })
     return rows

@@ -16,9 +16,9 @@ from typing import Any
 from workbench.config import RunConfig, parse_int_list, resolve_seeds
 from workbench.errors import ConfigError
 from workbench.experiments import DEFAULT_COMPARE_MODES, check_modes, config_for_mode, study_stamp
-from workbench.formatting import format_interval, format_mean_sd, to_float
+from workbench.formatting import format_interval, format_mean_sd, format_number, to_float
 from workbench.runs import Run
-from workbench.statistics import paired_difference, summarize
+from workbench.statistics import DEFAULT_DETECT, paired_difference, seeds_needed, summarize
 
 BASELINE_SERIES = "structure"
 
@@ -34,6 +34,7 @@ class Sweep:
     runs: list[Run] = field(default_factory=list)
     coordinates: list[dict[str, Any]] = field(default_factory=list)  # per run: series, x, seed
     stopped: bool = False
+    failures: list[Any] = field(default_factory=list)  # engine.RunFailure: runs whose worker died
 
     def add(self, run: Run, series: str, x: float) -> None:
         """Record a finished run as a point of `series` at `x`."""
@@ -98,7 +99,9 @@ class Sweep:
             lines.append(f"{point['series']:<22} {point['x']:>14g} {format_mean_sd(point, with_n=False):>17} {point['n']:>3}")
         if self.stopped:
             lines.append("(stopped early: not every point ran)")
-        return "\n".join(lines)
+        from workbench.engine import format_failures
+
+        return "\n".join(lines + format_failures(self.failures))
 
 
 SWEEP_SERIES_FROZEN = "frozen (AnB)"
@@ -114,6 +117,7 @@ def sweep_freeze_depth(
     on_run_done: Callable[[Run, Sweep], None] | None = None,
     stop_event: threading.Event | None = None,
     jobs: int = 1,
+    cluster: str | None = None,
 ) -> Sweep:
     """Yosinski et al.'s (2014) study: copy the first n blocks, then freeze them (AnB) or fine-tune
     everything (AnB+), for each n, against the structure (from-scratch) baseline.
@@ -123,7 +127,7 @@ def sweep_freeze_depth(
         depths: the n to try. Defaults to 0..(number of blocks below the head).
         seeds: a count or a list. Defaults to 3.
         include_fine_tuned: also run AnB+. Defaults to True.
-        run_callbacks, on_run_done, stop_event, jobs: as for `run_comparison`.
+        run_callbacks, on_run_done, stop_event, jobs, cluster: as for `run_comparison`.
 
     Returns:
         The sweep; the structure baseline is series "structure", repeated at every n.
@@ -153,7 +157,7 @@ def sweep_freeze_depth(
                 plan.append((SWEEP_SERIES_FINE_TUNED, depth, config_for_mode(
                     base_config, "parameter", seed=seed, copy_depth=depth, freeze_depth=0,
                     name=f"{prefix}-finetuned{depth}-s{seed}")))
-    return _run_plan(sweep, plan, depth_list, run_callbacks, on_run_done, stop_event, jobs)
+    return _run_plan(sweep, plan, depth_list, run_callbacks, on_run_done, stop_event, jobs, cluster)
 
 
 def sweep_label_budget(
@@ -165,6 +169,7 @@ def sweep_label_budget(
     on_run_done: Callable[[Run, Sweep], None] | None = None,
     stop_event: threading.Event | None = None,
     jobs: int = 1,
+    cluster: str | None = None,
 ) -> Sweep:
     """The data-efficiency curve: every mode at every labels-per-class budget, over seeds.
 
@@ -173,7 +178,7 @@ def sweep_label_budget(
         budgets: labels per class; None means every training example. Defaults to 1, 2, 5, 10, 25, 50, all.
         seeds: a count or a list. Defaults to 3.
         modes: modes to run. Defaults to structure, feature, parameter.
-        run_callbacks, on_run_done, stop_event, jobs: as for `run_comparison`.
+        run_callbacks, on_run_done, stop_event, jobs, cluster: as for `run_comparison`.
 
     Returns:
         The sweep, x = labels per class (for "all": the per-class count of the training pool).
@@ -190,7 +195,7 @@ def sweep_label_budget(
             for mode in modes:
                 plan.append((mode, budget, config_for_mode(
                     base_config, mode, seed=seed, per_class=budget, name=f"{prefix}-{mode}-b{budget or 'all'}-s{seed}")))
-    return _run_plan(sweep, plan, None, run_callbacks, on_run_done, stop_event, jobs)
+    return _run_plan(sweep, plan, None, run_callbacks, on_run_done, stop_event, jobs, cluster)
 
 
 def _run_plan(
@@ -201,6 +206,7 @@ def _run_plan(
     on_run_done: Callable[[Run, Sweep], None] | None,
     stop_event: threading.Event | None,
     jobs: int = 1,
+    cluster: str | None = None,
 ) -> Sweep:
     def add(index: int, run: Run) -> None:
         series, x, _ = plan[index]
@@ -215,9 +221,10 @@ def _run_plan(
         if on_run_done:
             on_run_done(run, sweep)
 
-    from workbench.parallel import train_runs  # here: reading a study's numbers needs no TensorFlow
+    from workbench.engine import train_runs  # here: reading a study's numbers needs no TensorFlow
 
-    runs = train_runs([config for _, _, config in plan], jobs, run_callbacks, done, stop_event)
+    runs = train_runs([config for _, _, config in plan], jobs, run_callbacks, done, stop_event, cluster)
+    sweep.failures = runs.failures
     # Parallel runs finish in any order; the sweep keeps the plan's order, as a serial one would.
     sweep.runs, sweep.coordinates = [], []
     for index, run in enumerate(runs):
@@ -239,15 +246,23 @@ def _per_class_of(run: Run) -> float:
 # ------------------------------------------------------------------------------------------------
 
 
-def depth_sweep_metrics(sweep: Sweep, baseline: str = BASELINE_SERIES) -> dict[str, Any]:
+def depth_sweep_metrics(
+    sweep: Sweep, baseline: str = BASELINE_SERIES, detect: float = DEFAULT_DETECT
+) -> dict[str, Any]:
     """Key numbers of a freeze-depth sweep for `metrics.json`.
+
+    Args:
+        sweep: a freeze-depth `Sweep`.
+        baseline: the reference series. Defaults to "structure".
+        detect: the difference for the seeds-needed estimate. Defaults to 0.02.
 
     Returns:
         `structure_accuracy` ({mean, sd, n}); `best_depth`: per transfer series, the n with the
         highest mean ("blocks copied"), its "test accuracy" and its paired "difference vs
-        structure" ({mean, sd, n, low, high, ...}) with the "difference 95% CI" as text;
-        `deepest`: the same at the largest n (where frozen source-specific layers hurt most);
-        `points`: every point (left out of the index, kept for scripts).
+        structure" ({mean, sd, n, low, high, ..., detectable, seeds_to_detect}) with the
+        "difference 95% CI" as text and what the study could have seen (`power_figures`);
+        `deepest`: the same at the largest n; `points`: every point (left out of the index, kept
+        for scripts).
     """
     points = sweep.ordered_points()
     differences = {(row["series"], row["x"]): row for row in sweep.differences(baseline)}
@@ -266,21 +281,30 @@ def depth_sweep_metrics(sweep: Sweep, baseline: str = BASELINE_SERIES) -> dict[s
             target[series] = {"blocks copied": whole_if_integral(chosen["x"]), "test accuracy": summary_of(chosen)}
             difference = differences.get((series, chosen["x"]))
             if difference is not None:
-                target[series]["difference vs structure"] = difference_summary(difference)
+                target[series]["difference vs structure"] = difference_summary(difference, detect)
                 target[series]["difference 95% CI"] = format_interval(difference)
+                target[series].update(power_figures(difference, detect))
     metrics["best_depth"] = best
     metrics["deepest"] = deepest
     metrics["points"] = [_point_record(point) for point in points]
     return metrics
 
 
-def budget_sweep_metrics(sweep: Sweep, baseline: str = BASELINE_SERIES) -> dict[str, Any]:
+def budget_sweep_metrics(
+    sweep: Sweep, baseline: str = BASELINE_SERIES, detect: float = DEFAULT_DETECT
+) -> dict[str, Any]:
     """Key numbers of a label-budget sweep for `metrics.json`.
+
+    Args:
+        sweep: a label-budget `Sweep`.
+        baseline: the reference series. Defaults to "structure".
+        detect: the difference for the seeds-needed estimate. Defaults to 0.02.
 
     Returns:
         `best_mode_by_budget`: per budget ("5 per class"), the "best mode" (highest mean test
         accuracy), its "test accuracy" ({mean, sd, n}) and, unless it is the baseline, its paired
-        "gain over structure" ({mean, sd, n, low, high, ...}) with the "gain 95% CI" as text;
+        "gain over structure" ({mean, sd, n, low, high, ..., detectable, seeds_to_detect}) with
+        the "gain 95% CI" as text and what the study could have seen (`power_figures`);
         `points`: every point.
     """
     points = sweep.ordered_points()
@@ -294,8 +318,9 @@ def budget_sweep_metrics(sweep: Sweep, baseline: str = BASELINE_SERIES) -> dict[
         entry: dict[str, Any] = {"best mode": chosen["series"], "test accuracy": summary_of(chosen)}
         difference = differences.get((chosen["series"], x))
         if difference is not None:
-            entry["gain over structure"] = difference_summary(difference)
+            entry["gain over structure"] = difference_summary(difference, detect)
             entry["gain 95% CI"] = format_interval(difference)
+            entry.update(power_figures(difference, detect))
         by_budget[f"{whole_if_integral(x)} per class"] = entry
     return {"best_mode_by_budget": by_budget, "points": [_point_record(point) for point in points]}
 
@@ -305,9 +330,27 @@ def summary_of(point: Mapping[str, Any]) -> dict[str, Any]:
     return {"mean": point["mean"], "sd": point["sd"], "n": point["n"]}
 
 
-def difference_summary(difference: Mapping[str, Any]) -> dict[str, Any]:
-    """A paired difference without its labels: mean, sd, n, low, high, confidence, significant."""
-    return {key: difference[key] for key in ("mean", "sd", "n", "low", "high", "confidence", "significant")}
+def difference_summary(difference: Mapping[str, Any], detect: float = DEFAULT_DETECT) -> dict[str, Any]:
+    """A paired difference without its labels: mean, sd, n, low, high, confidence, significant,
+    detectable (the smallest difference 80% power would catch; NaN below n = 2), and
+    seeds_to_detect: {"difference": detect, "seeds": pairs needed, None when not computable}."""
+    summary = {key: difference[key] for key in ("mean", "sd", "n", "low", "high", "confidence", "significant")}
+    summary["detectable"] = difference.get("detectable", math.nan)
+    summary["seeds_to_detect"] = {"difference": detect, "seeds": _seeds_for(difference, detect)}
+    return summary
+
+
+def power_figures(difference: Mapping[str, Any], detect: float = DEFAULT_DETECT) -> dict[str, Any]:
+    """What a paired comparison could have seen, as two key figures the report index shows:
+    "detectable difference (80% power)" and "seeds to detect <detect>" (None where n < 2)."""
+    return {"detectable difference (80% power)": difference.get("detectable", math.nan),
+            f"seeds to detect {format_number(detect)}": _seeds_for(difference, detect)}
+
+
+def _seeds_for(difference: Mapping[str, Any], detect: float) -> int | None:
+    if int(difference.get("n") or 0) < 2:
+        return None
+    return seeds_needed(detect, difference["sd"], alpha=1 - float(difference.get("confidence", 0.95)))
 
 
 def whole_if_integral(value: Any) -> Any:

@@ -23,10 +23,11 @@ from typing import Any
 import keras
 import numpy as np
 
-from workbench import __version__
+from workbench import __version__, run_cache
 from workbench.callbacks import HistoryRecorder, NanGuard, StopOnEvent
 from workbench.config import RunConfig, config_from_mapping, save_config
 from workbench.data import TaskData, adaptable_input_shape, describe_adaptation, make_pipeline, prepare_task
+from workbench.data.pipelines import steps_per_epoch
 from workbench.devices import (
     describe_distribution,
     distribution_strategy,
@@ -57,15 +58,18 @@ class PreparedRun:
     batch_size: int
     strategy: Any = None  # the tf.distribute strategy the model was built under
 
-    def pipeline(self, split: str, shuffle: bool, augment: str = "none") -> Any:
+    def pipeline(self, split: str, shuffle: bool, augment: str = "none", first_epoch: int = 0,
+                 epochs: int = 1) -> Any:
         """The split's tf.data pipeline (None for an empty validation split), sharded by data
-        across multi-worker replicas."""
+        across multi-worker replicas: `epochs` passes from epoch `first_epoch`, each shuffled in
+        its own (seed, epoch) order when `shuffle` is set (`data.pipelines.epoch_batches`)."""
         images, labels = getattr(self.task_data, split)
         if not len(labels):
             return None
         batch_size = self.batch_size if split == "train" else self.batch_size * 4
         return shard_by_data(make_pipeline(images, labels, self.input_shape, batch_size, shuffle=shuffle,
-                                           seed=self.config.seed, augment=augment))
+                                           seed=self.config.seed, augment=augment, first_epoch=first_epoch,
+                                           epochs=epochs))
 
 
 def prepare_run(config: RunConfig) -> PreparedRun:
@@ -85,12 +89,13 @@ def prepare_run(config: RunConfig) -> PreparedRun:
     input_shape = (adaptable_input_shape(source_model.input_shape[1:], f"The model of source run {str(source.path)!r}")
                    if source_model is not None else config.input_shape)
     config = config.replace(input_shape=input_shape, source=str(source.path) if source else None)
-    task_data = prepare_task(config.task, config.per_class, config.validation_split, config.seed)
+    task_data = prepare_task(config.task, config.per_class, config.validation_split, config.seed, config.data_root)
     with model_scope(strategy, config.precision):
         if source_model is not None:
             model, transfer_report = transfer_model(source_model, config.mode, task_data.num_classes,
                                                     config.freeze_depth, seed=config.seed,
-                                                    copy_depth=config.copy_depth, batchnorm=config.batchnorm)
+                                                    copy_depth=config.copy_depth, batchnorm=config.batchnorm,
+                                                    head_init=config.head_init)
             freeze_depth = transfer_report["freeze_depth"]
         else:
             model = build_model(config.model, task_data.num_classes, input_shape, config.weights, seed=config.seed)
@@ -151,6 +156,10 @@ def train_run(
         raise ConfigError(
             f"Run {str(final_path)!r} already exists. Pass another --name, or --overwrite to replace it."
         )
+    # A finished run with the same settings, source, data and versions is reused (workbench.run_cache).
+    reused = run_cache.reuse_cached_run(config.replace(name=run_name))
+    if reused is not None:
+        return reused
     prepared = prepare_run(config.replace(name=run_name))
     if not is_chief(strategy):
         return _train_as_worker(prepared, final_path, callbacks, stop_event)
@@ -202,8 +211,9 @@ def resume_run(
 
     The data, model and optimizer are rebuilt from the run's config, then the checkpoint's
     weights, optimizer state and history are put back, and training goes on to the configured
-    epoch count. The result is one run with one continuous history. (The shuffling order of the
-    resumed epochs differs from an uninterrupted run's: the seeded shuffle restarts.)
+    epoch count: one run, one continuous history, the weights of an uninterrupted run (each epoch's
+    order depends only on the seed and the epoch, `data.pipelines.epoch_batches`). Except with
+    augmentation, whose generator the checkpoint does not hold: it restarts on resume.
 
     Raises:
         SourceRunError: when no interrupted run of that name exists.
@@ -310,8 +320,10 @@ def _train(
         metrics["best_val_accuracy"] = max(validation_accuracies) if validation_accuracies else None
 
         manifest = _manifest(prepared, train_seconds, time.perf_counter() - started, metrics["status"])
+        manifest["cache"] = run_cache.manifest_record(config, manifest["data"]["fingerprint"])  # for reuse
         manifest["fine_tuning"] = {"stages": plan.log, "feature_cache": cached, "augment": config.augment,
-                                   "batchnorm": config.batchnorm}
+                                   "batchnorm": config.batchnorm, "head_init": config.head_init,
+                                   "head": (prepared.transfer_report or {}).get("head")}
         _write_run_files(temporary, prepared, history.rows, metrics, manifest)
         _move_into_place(temporary, final_path, config.overwrite)
     except KeyboardInterrupt:
@@ -334,13 +346,16 @@ def _fit(prepared: PreparedRun, plan: Any, temporary: Path, run_callbacks: list[
         # Training a head on cached features takes seconds: no checkpoints, a resume restarts it.
         # The head model and its optimizer are created inside, so under the run's strategy.
         with prepared.strategy.scope():
-            fit_head_on_cached_features(model, lambda split, shuffle: prepared.pipeline(split, shuffle),
+            fit_head_on_cached_features(model, lambda split: prepared.pipeline(split, shuffle=False),
                                         config.epochs, config.learning_rate, prepared.batch_size, config.seed,
                                         run_callbacks)
         return
     schedule = plan.callback()
     saver = EpochCheckpoint(temporary, model.optimizer, history, nan_guard)
-    train_data = prepared.pipeline("train", shuffle=True, augment=config.augment)
+    # The remaining epochs as one stream, each in its (seed, epoch) order, read by one iterator (Keras
+    # keeps it across epochs given steps_per_epoch): a resumed run sees an uninterrupted run's batches.
+    train_data = prepared.pipeline("train", shuffle=True, augment=config.augment, first_epoch=initial_epoch,
+                                   epochs=config.epochs - initial_epoch)
     with prepared.strategy.scope():  # metric variables too must belong to the run's strategy
         build_metrics_before_fit(model, train_data)
     model.fit(
@@ -348,6 +363,7 @@ def _fit(prepared: PreparedRun, plan: Any, temporary: Path, run_callbacks: list[
         validation_data=prepared.pipeline("validation", shuffle=False),
         epochs=config.epochs,
         initial_epoch=initial_epoch,
+        steps_per_epoch=steps_per_epoch(len(prepared.task_data.train[1]), prepared.batch_size),
         shuffle=False,  # the pipeline shuffles, seeded; this only silences Keras' warning
         verbose=0,
         callbacks=[*([schedule] if schedule else []), *run_callbacks, saver],

@@ -10,16 +10,24 @@
 
 The transferred model is always a fresh model of the source's architecture and input shape with a
 head sized for the target's classes; weights are copied layer by layer, by name.
+
+One rule for new heads: a head trained on top of copied features starts the same way whatever
+path built it (feature transfer; parameter transfer whose copy depth reaches the block below the
+head; a head replaced because the class count changed): zero-initialised, or Keras' random
+initialisation with `head_init="keras"`. So feature transfer and parameter transfer with copy
+depth = freeze depth = every block below the head build the same network with the same weights.
+A head above a fresh block starts fresh like the blocks below it (Keras' initialisation).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import keras
 import numpy as np
 
-from workbench.config import MODES
+from workbench.config import HEAD_INITS, MODES
 from workbench.errors import ConfigError
 from workbench.models import HEAD_BLOCK, Block, architecture_of, build_model, count_parameters, model_blocks
 
@@ -80,6 +88,7 @@ def transfer_model(
     seed: int = 0,
     copy_depth: int | None = None,
     batchnorm: str = "frozen",
+    head_init: str = "zero",
 ) -> tuple[Any, dict[str, Any]]:
     """Carry a source model to a target task with `num_classes` classes.
 
@@ -92,12 +101,15 @@ def transfer_model(
         copy_depth: parameter mode: copy only the first n blocks, start the rest fresh
             (Yosinski's AnB/AnB+). None copies every block whose shapes fit.
         batchnorm: "frozen" or "train": what BatchNorm layers in frozen blocks do.
+        head_init: how a new head on copied features starts: "zero" or "keras" (see the module
+            docstring). Defaults to "zero".
 
     Returns:
-        The new model (not compiled) and its weight-transfer report.
+        The new model (not compiled) and its weight-transfer report; `report["head"]` says how
+        the head started and why.
 
     Raises:
-        ConfigError: unknown mode or a freeze depth out of range.
+        ConfigError: unknown mode or head_init, or a freeze or copy depth out of range.
     """
     blocks = model_blocks(source_model)
     depth = resolve_freeze_depth(mode, freeze_depth, blocks)
@@ -106,16 +118,21 @@ def transfer_model(
             f"copy_depth={copy_depth} is outside 0..{len(blocks)} (this model's {len(blocks)} blocks). "
             f"Pass --copy-depth between 0 and {len(blocks)}, or leave it out to copy every block."
         )
-    copied_blocks = {block.name for block in blocks[: len(blocks) if copy_depth is None else copy_depth]}
-    # A new head on copied features starts at zero (see _zero_weights); below a fresh block it
-    # keeps Keras' initialisation like the rest of the fresh layers.
-    zero_new_head = mode == "feature" or blocks[-2].name in copied_blocks
+    if head_init not in HEAD_INITS:
+        raise ConfigError(f"head_init={head_init!r} is not known. Allowed values: {', '.join(HEAD_INITS)}. "
+                          "Pass --head-init zero, for example.")
+    copied_blocks = set() if mode == "structure" else {
+        block.name for block in blocks[: len(blocks) if copy_depth is None else copy_depth]}
+    if mode == "feature":
+        copied_blocks.discard(HEAD_BLOCK)  # feature transfer always trains a new head
     input_shape = tuple(int(size) for size in source_model.input_shape[1:])
     model = build_model(architecture_of(source_model), num_classes, input_shape=input_shape, seed=seed)
     block_of = {name: block.name for block in blocks for name in block.layer_names}
     source_layers = {layer.name: layer for layer in source_model.layers}
-    rows = [_carry_layer(layer, mode, block_of.get(layer.name, "?"), copied_blocks, copy_depth,
-                         source_layers.get(layer.name), zero_new_head) for layer in model.layers]
+    below_head = blocks[-2].name
+    new_head = NewHead(on_copied_features=below_head in copied_blocks, head_init=head_init)
+    rows = [_carry_layer(layer, block_of.get(layer.name, "?"), copied_blocks, source_layers.get(layer.name),
+                         new_head, _fresh_reason(mode, copy_depth)) for layer in model.layers]
     freeze_blocks(model, depth, blocks, batchnorm)
     trainable_by_layer = {layer.name: layer.trainable for layer in model.layers}
     params_by_layer = {layer.name: int(sum(np.prod(w.shape) for w in layer.weights)) for layer in model.layers}
@@ -128,6 +145,8 @@ def transfer_model(
         "freeze_depth": depth,
         "copy_depth": copy_depth,
         "batchnorm": batchnorm,
+        "head_init": head_init,
+        "head": _head_summary(rows),
         "blocks": [
             {"name": block.name, "frozen": index < depth, "layers": list(block.layer_names)}
             for index, block in enumerate(blocks)
@@ -138,35 +157,69 @@ def transfer_model(
     return model, report
 
 
-def _carry_layer(layer: Any, mode: str, block: str, copied_blocks: set[str], copy_depth: int | None,
-                 source_layer: Any, zero_new_head: bool) -> dict[str, Any]:
-    """Give one layer of the new model its starting weights (copied, fresh or zero) and say why."""
-    row = {"layer": layer.name, "block": block, "action": "", "reason": ""}
+@dataclass(frozen=True)
+class NewHead:
+    """The one rule for a new head: on copied features it starts as `head_init` says; above a
+    fresh block it keeps Keras' initialisation like that block."""
+
+    on_copied_features: bool
+    head_init: str
+
+    def start(self, layer: Any, why: str) -> tuple[str, str]:
+        """Initialise `layer` (a new head) and return its (init, reason) for the report."""
+        if not self.on_copied_features:
+            return "keras", f"{why}; fresh, like the block below it (Keras initialisation)"
+        if self.head_init == "zero":
+            _zero_weights(layer)
+            return "zero", f"{why}; new head on copied features: zero-initialised (head_init=zero)"
+        return "keras", f"{why}; new head on copied features: Keras initialisation (head_init=keras)"
+
+
+def _fresh_reason(mode: str, copy_depth: int | None) -> str:
+    """Why a layer that is not copied starts fresh, by mode."""
+    return {"structure": "structure transfer",
+            "feature": "feature transfer trains a new head"}.get(mode, f"above copy depth {copy_depth}")
+
+
+def _carry_layer(layer: Any, block: str, copied_blocks: set[str], source_layer: Any, new_head: NewHead,
+                 fresh_reason: str) -> dict[str, Any]:
+    """Give one layer of the new model its starting weights (copied, fresh or a new head) and say why.
+
+    A layer keeps the initialisation `build_model` gave it (Keras', seeded) unless it is copied,
+    or is a new head on copied features, which starts as `head_init` says.
+    """
+    row = {"layer": layer.name, "block": block, "action": "", "reason": "", "init": None}
     target_shapes = [tuple(weight.shape) for weight in layer.weights]
+    source_shapes = [tuple(weight.shape) for weight in source_layer.weights] if source_layer else []
+    mismatch = f"shape mismatch: source {_shapes(source_shapes)} vs target {_shapes(target_shapes)}"
     if not target_shapes:
         row.update(action="no weights", reason="layer has no weights")
-    elif mode == "structure":
-        row.update(action="re-initialised", reason="structure transfer starts from fresh weights")
-    elif mode == "feature" and row["block"] == HEAD_BLOCK:
-        _zero_weights(layer)
-        row.update(action="re-initialised", reason="feature transfer trains a new head (zero-initialised)")
-    elif row["block"] not in copied_blocks:
-        row.update(action="re-initialised", reason=f"above copy depth {copy_depth}: fresh weights")
+    elif block == HEAD_BLOCK and block not in copied_blocks:
+        init, reason = new_head.start(layer, fresh_reason)
+        row.update(action="re-initialised", reason=reason, init=init)
+    elif block == HEAD_BLOCK and source_shapes != target_shapes:
+        init, reason = new_head.start(layer, mismatch)
+        row.update(action="skipped", reason=reason, init=init)
+    elif block not in copied_blocks:
+        row.update(action="re-initialised", reason=f"{fresh_reason}: fresh weights (Keras initialisation)",
+                   init="keras")
+    elif source_layer is None:
+        row.update(action="skipped", reason="no layer of this name in the source; fresh weights", init="keras")
+    elif source_shapes != target_shapes:
+        row.update(action="skipped", reason=f"{mismatch}; fresh weights", init="keras")
     else:
-        source_shapes = [tuple(weight.shape) for weight in source_layer.weights] if source_layer else []
-        if source_layer is None:
-            row.update(action="skipped", reason="no layer of this name in the source; fresh weights")
-        elif source_shapes != target_shapes:
-            fresh = "fresh weights"
-            if row["block"] == HEAD_BLOCK and zero_new_head:
-                _zero_weights(layer)
-                fresh = "new zero-initialised head"
-            row.update(action="skipped", reason=f"shape mismatch: source {_shapes(source_shapes)} vs "
-                                                f"target {_shapes(target_shapes)}; {fresh}")
-        else:
-            layer.set_weights(source_layer.get_weights())
-            row.update(action="copied", reason="same shape")
+        layer.set_weights(source_layer.get_weights())
+        row.update(action="copied", reason="same shape", init="copied")
     return row
+
+
+HEAD_INIT_WORDS = {"zero": "at zero", "keras": "from Keras' initialisation", "copied": "copied from the source"}
+
+
+def _head_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The head's row of the report, reduced to how it started and why."""
+    head = next(row for row in rows if row["layer"] == HEAD_BLOCK)
+    return {"init": head["init"], "reason": head["reason"]}
 
 
 def _zero_weights(layer: Any) -> None:
@@ -189,8 +242,11 @@ def format_transfer_report(report: dict[str, Any]) -> str:
     lines = [
         f"mode={report['mode']}  freeze_depth={report['freeze_depth']}  "
         f"trainable={report['trainable_params']:,}  frozen={report['frozen_params']:,}",
-        f"{'layer':<28} {'block':<8} {'action':<15} {'state':<9} {'params':>10}  reason",
     ]
+    if report.get("head"):  # reports written before head_init existed lack it
+        head = report["head"]
+        lines.append(f"head starts {HEAD_INIT_WORDS.get(head['init'], head['init'])}: {head['reason']}")
+    lines.append(f"{'layer':<28} {'block':<8} {'action':<15} {'state':<9} {'params':>10}  reason")
     for row in report["layers"]:
         state = "trainable" if row["trainable"] else "frozen"
         lines.append(

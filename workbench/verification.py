@@ -36,6 +36,7 @@ def verify_by_training(
     on_run_done: Callable[..., Any] | None = None,
     stop_event: Any = None,
     jobs: int = 1,
+    cluster: str | None = None,
     **parameters: Any,
 ) -> dict[str, Any]:
     """Run the real fine-tunes behind a `score_blocks` result and report how well each score ranked them.
@@ -51,12 +52,14 @@ def verify_by_training(
         runs_dir: where the sweep's runs are written. Defaults to "runs".
         name: prefix of the run names. Defaults to a time stamp.
         on_run_done, stop_event: progress hook (run, sweep) and stop flag, as for the sweep.
-        jobs: fine-tunes trained at once in worker processes. Defaults to 1.
+        jobs: fine-tunes trained at once on this machine (an embedded Dask cluster). Defaults to 1.
+        cluster: a Dask scheduler address, "local", or None for WORKBENCH_CLUSTER. Defaults to None.
         **parameters: further `RunConfig` fields (learning_rate, batch_size, …).
 
     Returns:
         {"correlations": score name → `verify_scores` result, "points": the sweep's points,
-        "runs": run names, "describe": how the sweep ran, "stopped"}.
+        "runs": run names, "describe": how the sweep ran, "stopped", "failures": the
+        `engine.RunFailure`s of runs whose worker died}.
 
     Raises:
         ConfigError: when the scores came from a bare model rather than a run.
@@ -67,15 +70,16 @@ def verify_by_training(
     base = config_from_mapping({
         **parameters, "source": block_scores["source_path"], "task": block_scores["task"],
         "per_class": block_scores.get("per_class"), "seed": block_scores.get("seed", 0), "epochs": epochs,
-        "runs_dir": str(runs_dir), "name": name, "mode": "parameter"}, kind="transfer")
+        "data_root": block_scores.get("data_root"), "runs_dir": str(runs_dir), "name": name, "mode": "parameter"},
+        kind="transfer")
     depth_list = [int(row["freeze_depth"]) for row in block_scores["cut_points"]] if depths is None else list(depths)
     sweep = sweeps.sweep_freeze_depth(base, depth_list, seeds, include_fine_tuned=False,
-                                      on_run_done=on_run_done, stop_event=stop_event, jobs=jobs)
+                                      on_run_done=on_run_done, stop_event=stop_event, jobs=jobs, cluster=cluster)
     points = sweep.points()
     return {"correlations": verify_cut_points(block_scores, points), "points": points,
             # The structure baseline is drawn at every depth but trained once: list each run once.
             "runs": list(dict.fromkeys(run.name for run in sweep.runs)), "describe": sweep.describe(),
-            "stopped": sweep.stopped}
+            "stopped": sweep.stopped, "failures": sweep.failures}
 
 
 def verify_sources_by_training(
@@ -90,6 +94,7 @@ def verify_sources_by_training(
     on_run_done: Callable[..., Any] | None = None,
     stop_event: Any = None,
     jobs: int = 1,
+    cluster: str | None = None,
     **parameters: Any,
 ) -> dict[str, Any]:
     """Fine-tune every ranked source on the task and report how well each score ranked them.
@@ -108,12 +113,13 @@ def verify_sources_by_training(
         runs_dir: where the runs are written. Defaults to "runs".
         name: prefix of the run names; each source's name is appended. Defaults to a time stamp.
         on_run_done, stop_event: called with each finished run; stop flag.
-        jobs: a source's seeds trained at once in worker processes. Defaults to 1.
+        jobs: a source's seeds trained at once on this machine (an embedded Dask cluster). Defaults to 1.
+        cluster: a Dask scheduler address, "local", or None for WORKBENCH_CLUSTER. Defaults to None.
         **parameters: further `RunConfig` fields (freeze_depth, learning_rate, …).
 
     Returns:
         {"correlations": score name → `verify_scores` result, "accuracies": source → mean test
-        accuracy, "runs": run names, "stopped"}.
+        accuracy, "runs": run names, "stopped", "failures": the `engine.RunFailure`s}.
 
     Raises:
         ConfigError: for a ranked model that is not a run.
@@ -127,22 +133,26 @@ def verify_sources_by_training(
               "mode": "parameter"}
     accuracies: dict[str, float] = {}
     runs: list[str] = []
+    failures: list[Any] = []
     stopped = False
     for row in ranking:
         if stop_event is not None and stop_event.is_set():
             stopped = True
             break
-        comparison = _fine_tune_source(row, prefix, shared, seeds, mode, on_run_done, stop_event, jobs)
+        comparison = _fine_tune_source(row, prefix, shared, seeds, mode, on_run_done, stop_event, jobs, cluster)
         accuracies[str(row["source"])] = summarize([run.test_accuracy for run in comparison.runs])["mean"]
         runs += [run.name for run in comparison.runs]
         stopped = stopped or comparison.stopped
+        failures += comparison.failures
     return {"correlations": verify_source_ranking(ranking, accuracies), "accuracies": accuracies, "runs": runs,
-            "stopped": stopped}
+            "stopped": stopped, "failures": failures}
 
 
 def _fine_tune_source(row: Mapping[str, Any], prefix: str, shared: Mapping[str, Any], seeds: int | Sequence[int],
-                      mode: str, on_run_done: Callable[..., Any] | None, stop_event: Any, jobs: int) -> Any:
+                      mode: str, on_run_done: Callable[..., Any] | None, stop_event: Any, jobs: int,
+                      cluster: str | None = None) -> Any:
     """The comparison (one mode, every seed) that fine-tunes one ranked source, runs named prefix-source."""
     base = config_from_mapping({**shared, "source": row["source_path"], "name": f"{prefix}-{row['source']}"},
                                kind="transfer")
-    return experiments.run_comparison(base, seeds, [mode], on_run_done=on_run_done, stop_event=stop_event, jobs=jobs)
+    return experiments.run_comparison(base, seeds, [mode], on_run_done=on_run_done, stop_event=stop_event, jobs=jobs,
+                                      cluster=cluster)

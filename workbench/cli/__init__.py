@@ -7,7 +7,7 @@ explicit flags (`--epochs 10`), and papermill-style `-p name value` pairs.
 - `parser`: the argument parser and the parameter merge; `examples`: the help texts' examples;
 - `paths`: checks of the paths given (a file where a folder is needed, a folder that cannot be made);
 - `run_commands`: pretrain, transfer, resume, runs; `study_commands`: compare, the sweeps, lr-find,
-  rank; `report_command`: report.
+  rank; `report_command`: report (and `--bundle`); `export_command`: export, and `--tensorboard`.
 
 Importing this package does not import TensorFlow: `main` must quiet its logs first.
 """

@@ -10,6 +10,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from workbench.cli.export_command import export_command
 from workbench.cli.parser import EXIT_BAD_INPUT, build_parser
 from workbench.cli.report_command import report_command
 from workbench.cli.run_commands import pretrain_command, resume_command, runs_command, transfer_command
@@ -35,13 +36,20 @@ COMMANDS = {
     "resume": resume_command,
     "runs": runs_command,
     "report": report_command,
+    "export": export_command,
 }
+# A study on Dask (-j N, --cluster) stops its running runs after a batch and saves them; one run here does not.
+STUDY_INTERRUPTED = ("Finished runs are kept. On Dask (-j N or --cluster) the runs that were training stopped after "
+                     "their batch and were saved as `stopped`, and no further run started; a run trained here that "
+                     "had finished an epoch continues with `workbench resume NAME`.")
 # What an interrupted command leaves behind, and how to go on.
 INTERRUPTED = {
     "": "Nothing was added to the runs; a run that had finished an epoch continues with `workbench resume NAME`.",
+    **dict.fromkeys(("compare", "sweep-depth", "sweep-budget", "rank"), STUDY_INTERRUPTED),
     "report": "Notebooks that had finished keep their reports; the index was not rewritten. Run the same "
               "command again to regenerate the set.",
     "runs": "Nothing was changed.",
+    "export": "Runs exported so far stay exported; run the same command again to finish (nothing is duplicated).",
 }
 
 

@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rank_command(commands)
     _add_run_listing_commands(commands)
     _add_report_command(commands)
+    _add_export_command(commands)
     return parser
 
 
@@ -58,6 +59,8 @@ def _add_training_commands(commands: Any) -> None:
     _add_run_arguments(transfer, default_task="mnist-5k:5-9")
     _add_transfer_arguments(transfer)
     transfer.add_argument("--mode", help="parameter (default), feature or structure")
+    for command in (pretrain, transfer):
+        _add_tensorboard_argument(command)
 
 
 def _add_study_commands(commands: Any) -> None:
@@ -68,6 +71,8 @@ def _add_study_commands(commands: Any) -> None:
     compare.add_argument("--modes", default="structure,feature,parameter",
                          help="comma list of modes to compare (default structure,feature,parameter)")
     _add_jobs_argument(compare)
+    _add_detect_argument(compare)
+    _add_tensorboard_argument(compare)
 
     sweep_depth = _subparser(commands, "sweep-depth", "freeze-depth sweep: AnB and AnB+ against the baseline, over seeds")
     _add_run_arguments(sweep_depth, default_task="mnist-5k:5-9", seed=False)
@@ -81,13 +86,14 @@ def _add_study_commands(commands: Any) -> None:
     _add_run_arguments(sweep_budget, default_task="mnist-5k:5-9", seed=False)
     _add_transfer_arguments(sweep_budget)
     _add_sweep_arguments(sweep_budget)
-    sweep_budget.add_argument("--budgets", default="1,2,5,10,25,50,all",
-                              help="comma list of labels per class, 'all' for every example (default 1,2,5,10,25,50,all)")
+    sweep_budget.add_argument("--budgets",
+                              help="comma list of labels per class, 'all' for every example (default: the "
+                                   "--preset's, else 1,2,5,10,25,50,all)")
     sweep_budget.add_argument("--modes", default="structure,feature,parameter",
                               help="comma list of modes (default structure,feature,parameter)")
 
     lr_find = _subparser(commands, "lr-find", "learning-rate finder: loss against an exponential LR sweep")
-    _add_run_arguments(lr_find, default_task="mnist-5k:5-9")
+    _add_run_arguments(lr_find, default_task="mnist-5k:5-9", cache=False)
     _add_transfer_arguments(lr_find)
     lr_find.add_argument("--mode", help="parameter (default), feature or structure (with --source)")
     lr_find.add_argument("--model", help="architecture when there is no --source (default seed-cnn)")
@@ -100,8 +106,9 @@ def _add_study_commands(commands: Any) -> None:
 def _add_rank_command(commands: Any) -> None:
     rank = _subparser(commands, "rank", "transferability scores before training (LogME, LEEP, probes), optionally verified")
     rank.add_argument("--sources", required=True, help="comma list of source runs (one: score its cut points)")
-    rank.add_argument("--task", default="mnist-5k:5-9", help="target task DATASET[:CLASSES] (default mnist-5k:5-9)")
-    rank.add_argument("--per-class", type=int, help="target labels per class (default: all)")
+    rank.add_argument("--task", help="target task DATASET[:CLASSES] (default: the --preset's, else mnist-5k:5-9)")
+    rank.add_argument("--per-class", type=int, help="target labels per class (default: the --preset's, else all)")
+    _add_data_arguments(rank)
     rank.add_argument("--seed", type=int, default=0, help="seed of the label-budget draw (default 0)")
     rank.add_argument("--runs-dir", default="runs", help="folder of run directories (default runs)")
     rank.add_argument("--verify", action="store_true", help="also fine-tune for real and report rank correlations")
@@ -129,6 +136,9 @@ def _add_report_command(commands: Any) -> None:
     report.add_argument("-j", "--jobs", type=int,
                         help="notebooks run at once, each in its own process; a notebook still waits for its "
                              "`after` list (default: the config's `jobs`, else 1)")
+    report.add_argument("--cluster", metavar="ADDRESS",
+                        help="the notebooks train their studies' runs on the Dask scheduler at ADDRESS "
+                             "(= -p cluster ADDRESS; default: the WORKBENCH_CLUSTER environment variable)")
     report.add_argument("--kernel", help="Jupyter kernel that runs the notebooks (default: the config's, workbench)")
     report.add_argument("--timeout", type=int, help="seconds one cell may run before the notebook fails (default: the config's)")
     report.add_argument("--no-log-output", dest="log_output", action="store_false",
@@ -136,6 +146,51 @@ def _add_report_command(commands: Any) -> None:
     report.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
                         help="papermill-style parameter, e.g. -p epochs 2 (repeatable; wins over -f and the config)")
     report.add_argument("-f", "--parameters-file", help="YAML file of parameters (wins over the config; -p wins over it)")
+    report.add_argument("--no-cache", dest="cache", action="store_false", default=None,
+                        help="train every run, even where a finished run with the same settings exists (-p cache false)")
+    checks = report.add_argument_group("baseline check (CI)")
+    checks.add_argument("--baseline", metavar="DIR",
+                        help="an earlier report's output folder (or its index.json): show the change of every key figure")
+    checks.add_argument("--fail-on-regression", action="store_true",
+                        help="with --baseline: exit 3 when an accuracy got worse beyond noise (the paired 95%% interval "
+                             "of today - baseline below zero; unpaired, a drop of more than 0.05)")
+    checks.add_argument("--junit", metavar="FILE", help="write JUnit XML: one test case per notebook (ok, failed, "
+                                                        "timed out or regressed)")
+    report.add_argument("--bundle", metavar="FILE.zip",
+                        help="also pack the index, the reports and their metrics.json (no runs, no models) into "
+                             "one zip that opens offline, with plotly.js once for the whole bundle")
+
+
+def _add_export_command(commands: Any) -> None:
+    from workbench.cli.export_command import TENSORBOARD_LOGDIR_EXAMPLE
+    from workbench.export.mlflow import DEFAULT_EXPERIMENT, DEFAULT_TRACKING_URI
+
+    export = _subparser(commands, "export", "export finished runs to TensorBoard or MLflow")
+    trackers = export.add_subparsers(dest="tracker", metavar="TRACKER", required=True)
+    tensorboard = trackers.add_parser(
+        "tensorboard", help="per-epoch scalars and the HParams dashboard (config fields, test accuracy)",
+        description="Write per-epoch scalars and the HParams dashboard of every run under RUNS_DIR as TensorBoard "
+                    "logs (exporting again rewrites them).", epilog=COMMAND_EXAMPLES["export"],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    tensorboard.add_argument("runs_dir", metavar="RUNS_DIR", help="a folder of run directories (any depth), or one run")
+    tensorboard.add_argument("--logdir", default=TENSORBOARD_LOGDIR_EXAMPLE,
+                             help=f"TensorBoard log folder (default {TENSORBOARD_LOGDIR_EXAMPLE})")
+    mlflow = trackers.add_parser(
+        "mlflow", help="parameters, per-epoch metrics, the run directory as artifacts, tags",
+        description="Log every run under RUNS_DIR to MLflow (needs pip install -e '.[mlflow]'); runs exported "
+                    "before are skipped.", epilog=COMMAND_EXAMPLES["export"],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    mlflow.add_argument("runs_dir", metavar="RUNS_DIR", help="a folder of run directories (any depth), or one run")
+    mlflow.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI,
+                        help=f"MLflow tracking store (default {DEFAULT_TRACKING_URI}: a file in the current folder)")
+    mlflow.add_argument("--experiment", default=DEFAULT_EXPERIMENT,
+                        help=f"MLflow experiment, created if missing (default {DEFAULT_EXPERIMENT})")
+
+
+def _add_tensorboard_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tensorboard", metavar="DIR",
+                        help="also log each epoch to TensorBoard in DIR while training, then each run's "
+                             "hyperparameters and test accuracy (as `workbench export tensorboard` writes them)")
 
 
 def _subparser(commands: Any, name: str, summary: str) -> argparse.ArgumentParser:
@@ -143,10 +198,11 @@ def _subparser(commands: Any, name: str, summary: str) -> argparse.ArgumentParse
                                epilog=COMMAND_EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
-def _add_run_arguments(parser: argparse.ArgumentParser, default_task: str, seed: bool = True) -> None:
-    parser.add_argument("--task", help=f"DATASET[:CLASSES] (default {default_task})")
-    parser.add_argument("--epochs", type=int, help="training epochs (default 5)")
-    parser.add_argument("--per-class", type=int, help="training examples per class (default: all)")
+def _add_run_arguments(parser: argparse.ArgumentParser, default_task: str, seed: bool = True, cache: bool = True) -> None:
+    parser.add_argument("--task", help=f"DATASET[:CLASSES] (default: the --preset's, else {default_task})")
+    parser.add_argument("--epochs", type=int, help="training epochs (default: the --preset's, else 5)")
+    parser.add_argument("--per-class", type=int, help="training examples per class (default: the --preset's, else all)")
+    _add_data_arguments(parser)
     parser.add_argument("--batch-size", type=int, help="mini-batch size (default 32)")
     parser.add_argument("--learning-rate", type=float, help="Adam learning rate (default 0.001)")
     parser.add_argument("--validation-split", type=float, help="fraction held out for validation (default 0.1)")
@@ -155,6 +211,10 @@ def _add_run_arguments(parser: argparse.ArgumentParser, default_task: str, seed:
     parser.add_argument("--name", help="run directory name (default: made from mode, seed and time)")
     parser.add_argument("--runs-dir", help="folder holding run directories (default runs)")
     parser.add_argument("--overwrite", action="store_true", default=None, help="replace a run of the same name")
+    if cache:
+        parser.add_argument("--no-cache", dest="cache", action="store_false", default=None,
+                            help="train even where a finished run with the same settings, source, data and versions "
+                                 "exists (by default it is reused: `workbench.run_cache`)")
     parser.add_argument("--strategy", help="where training runs: default (one device; the default), mirrored (every "
                                            "local GPU) or multiworker (the machines in TF_CONFIG; the chief writes "
                                            "the run). --batch-size is the global batch, split across replicas")
@@ -163,6 +223,17 @@ def _add_run_arguments(parser: argparse.ArgumentParser, default_task: str, seed:
     parser.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
                         help="papermill-style parameter, e.g. -p freeze_depth 2 (repeatable; wins over flags)")
     parser.add_argument("-f", "--parameters-file", help="YAML file of parameters (flags and -p override it)")
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    from workbench.presets import PRESETS
+
+    parser.add_argument("--preset", help=f"a named source → target pair ({', '.join(PRESETS)}; workbench/presets.py): "
+                                         "sets the task (the source task for pretrain), and for the cifar presets "
+                                         "epochs, labels per class and budgets sized for photos; flags given win")
+    parser.add_argument("--data-root", help="read cifar10 (and the other keras.datasets) from this folder copy, with "
+                                            "train/ and test/ class sub-folders (e.g. ../shared/data/cifar10-mini), "
+                                            "instead of downloading")
 
 
 def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
@@ -177,6 +248,9 @@ def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
                                                "(fastai fine_tune)")
     techniques.add_argument("--unfreeze-every", type=int, help="gradual: epochs between unfreezing steps (default 1)")
     techniques.add_argument("--batchnorm", help="BatchNorm in frozen blocks: frozen (default) or train")
+    techniques.add_argument("--head-init", help="a new head on copied features (feature mode, a copy depth up to "
+                                                "the head, a changed class count) starts at zero (default) or keras "
+                                                "(Keras' random init); a head above fresh blocks is always keras")
     techniques.add_argument("--cache-features", help="feature mode: auto (default), on or off")
     techniques.add_argument("--augment", help="none (default) or a comma list of flip, rotate, translate")
 
@@ -185,11 +259,24 @@ def _add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", default="3", help="a count (3 = seeds 0,1,2) or a list like 0,4,7 (default 3)")
     parser.add_argument("--figure", help="HTML file for the sweep figure (default <runs-dir>/<name>.html)")
     _add_jobs_argument(parser)
+    _add_tensorboard_argument(parser)
+    _add_detect_argument(parser)
+
+
+def _add_detect_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--detect", default="0.02",
+                        help="a difference in test accuracy the study should be able to see: beside every paired "
+                             "comparison, print how many seeds would detect it with 80%% power (default 0.02)")
 
 
 def _add_jobs_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-j", "--jobs", type=int, default=1,
-                        help="runs trained at once, in worker processes (default 1; on a CPU, 2 keeps two cores busy)")
+                        help="runs trained at once on this machine, by an embedded Dask cluster of N worker "
+                             "processes (default 1: one after another here; on a CPU, 2 keeps two cores busy)")
+    parser.add_argument("--cluster", metavar="ADDRESS",
+                        help="train the runs on the Dask scheduler at ADDRESS, e.g. tcp://10.0.0.5:8786, whose "
+                             "workers share --runs-dir (default: the WORKBENCH_CLUSTER environment variable, else "
+                             "this machine; `local` = this machine)")
 
 
 def collect_parameters(arguments: argparse.Namespace, skip: Sequence[str] = ()) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from workbench.cli.export_command import tensorboard_logging
 from workbench.cli.parser import collect_parameters
 from workbench.cli.paths import check_readable_folder, check_source_argument, check_writable_folder
 
@@ -28,13 +29,18 @@ def _train_one(kind: str, arguments: argparse.Namespace) -> int:
     from workbench.callbacks import progress_bar
     from workbench.config import config_from_mapping
 
-    parameters = collect_parameters(arguments)
+    parameters = collect_parameters(arguments, skip=("tensorboard",))
     # Validated here too: the progress bar's label needs the mode and task with their defaults.
     config = config_from_mapping(parameters, kind=kind)
     check_run_paths(config)
+    tensorboard = tensorboard_logging(arguments)
     label = config.mode if kind == "transfer" else "pretrain"
     train = api.transfer if kind == "transfer" else api.pretrain
-    print_run(train(callbacks=[progress_bar(f"{label} {config.task}")], **parameters))
+    callbacks = [progress_bar(f"{label} {config.task}"), *(tensorboard.callbacks(config) if tensorboard else [])]
+    run = train(callbacks=callbacks, **parameters)
+    if tensorboard:
+        tensorboard.run_done(run)
+    print_run(run)
     return 0
 
 
@@ -56,10 +62,13 @@ def resume_command(arguments: argparse.Namespace) -> int:
 
 
 def print_run(run: Any) -> None:
-    """The run's outcome on stderr (one line, then warnings and input notes); its path on stdout."""
+    """The run's outcome on stderr (one line, then warnings and input notes); its path on stdout.
+    A run the cache served says so, and where it came from (`workbench.run_cache.reuse_note`)."""
+    from workbench.run_cache import reuse_note
+
     summary = run.summary()
     print(
-        f"{summary['status']}: {summary['mode']} on {summary['task']}, {summary['epochs']} epochs, "
+        f"{summary['status']}{reuse_note(run)}: {summary['mode']} on {summary['task']}, {summary['epochs']} epochs, "
         f"test accuracy {summary['test_accuracy']:.3f} (best validation {summary['best_val_accuracy']:.3f}), "
         f"{summary['seconds']:.1f} s",
         file=sys.stderr,

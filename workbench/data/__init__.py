@@ -12,6 +12,8 @@ One idea per module, every name importable from `workbench.data`:
 - `catalog`: the known datasets, their class names, the `Dataset` every loader returns (pure);
 - `tasks`: parse `DATASET[:CLASSES]`, resolve class tokens to indices (pure);
 - `datasets`: load mnist-5k, digits and keras.datasets; `folders`: load folders of class sub-folders;
+- `local_copies`: `data_root`, a folder copy of a keras.datasets dataset (CIFAR-10 without a download);
+- `decoded_cache`: decoded folders kept on disk, keyed by the folder's fingerprint (decode once);
 - `splits`: a task's train / validation / test splits and label budget at one seed;
 - `pipelines`: input-shape checks, per-batch adaptation, augmentation, the tf.data pipeline.
 """
@@ -33,13 +35,16 @@ from workbench.data.catalog import (
     with_seeded_test_split,
 )
 from workbench.data.datasets import load_dataset, load_named_dataset
+from workbench.data.decoded_cache import CACHE_ENVIRONMENT_VARIABLE, cache_folder, folder_fingerprint
 from workbench.data.folders import (
     DECODABLE_FORMATS,
     GRAYSCALE_MODES,
     IMAGE_SUFFIXES,
     ONE_CHANNEL_FORMATS,
+    decode_image_files,
     load_folder,
 )
+from workbench.data.local_copies import check_data_root, dataset_folder, load_local_copy
 from workbench.data.pipelines import (
     adaptable_input_shape,
     adapt_images,
@@ -56,6 +61,7 @@ _load_named = load_named_dataset
 _load_folder = load_folder
 
 __all__ = [
+    "CACHE_ENVIRONMENT_VARIABLE",
     "CIFAR10_CLASSES",
     "CIFAR100_CLASSES",
     "DATASETS",
@@ -76,10 +82,16 @@ __all__ = [
     "adapt_images",
     "adaptable_input_shape",
     "build_augmenter",
+    "cache_folder",
+    "check_data_root",
     "check_known_classes",
+    "dataset_folder",
+    "decode_image_files",
     "describe_adaptation",
+    "folder_fingerprint",
     "load_dataset",
     "load_folder",
+    "load_local_copy",
     "load_named_dataset",
     "make_pipeline",
     "parse_task",

@@ -1,5 +1,6 @@
 """Load a whole dataset as uint8 arrays: the embedded ones (mnist-5k, digits), keras.datasets
-(downloaded once, then cached by Keras) and folders of class sub-folders (`workbench.data.folders`).
+(downloaded once, then cached by Keras, or read from a folder copy under `data_root`:
+`workbench.data.local_copies`) and folders of class sub-folders (`workbench.data.folders`).
 
 Images stay uint8 from loading until the tf.data pipeline; nothing here makes a float64 copy.
 """
@@ -22,21 +23,26 @@ from workbench.data.catalog import (
     with_seeded_test_split,
 )
 from workbench.data.folders import load_folder
+from workbench.data.local_copies import load_local_copy
 from workbench.errors import DataError
 
 
-def load_dataset(name: str, path: str | None = None) -> Dataset:
+def load_dataset(name: str, path: str | None = None, data_root: str | None = None) -> Dataset:
     """Load a whole dataset as uint8 arrays (cached per process).
 
     Args:
         name: one of `DATASETS`.
         path: the folder, for `folder`.
+        data_root: a folder copy of the keras.datasets datasets (`workbench.data.local_copies`);
+            None downloads them through keras.datasets. Defaults to None.
 
     Raises:
         DataError: unknown name, download impossible, unreadable folder.
     """
     if name == "folder":
         return load_folder(str(Path(path or "").expanduser().resolve()))
+    if data_root and name in KERAS_DATASETS:
+        return load_local_copy(name, data_root)
     return load_named_dataset(name)
 
 
@@ -90,9 +96,11 @@ def _load_keras_dataset(name: str) -> Dataset:
     except Exception as error:  # noqa: BLE001 - any download failure gets the same advice
         raise DataError(
             f"Could not load {name!r} through keras.datasets ({type(error).__name__}: {error}). It downloads "
-            "once and is then cached in ~/.keras/datasets; offline and not cached it cannot load. Use a "
-            "local copy as folder:PATH (one sub-folder per class, e.g. folder:../shared/data/cifar10-mini), "
-            "or an embedded dataset: mnist-5k or digits."
+            "once and is then cached in ~/.keras/datasets; offline and not cached it cannot load. Read a folder "
+            "copy instead: --data-root PATH (-p data_root PATH, data_root=PATH), a folder with train/ and test/ "
+            f"class sub-folders named after the {name} classes (e.g. --data-root ../shared/data/cifar10-mini for "
+            "cifar10), or read any folder as its own dataset (folder:PATH); or use an embedded dataset: mnist-5k "
+            "or digits."
         ) from None
     if train_images.ndim == 3:
         train_images, test_images = train_images[..., None], test_images[..., None]

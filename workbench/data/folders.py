@@ -1,21 +1,25 @@
 """Folders of class sub-folders as datasets: `folder:PATH[:CLASSES]`.
 
 Every image is opened once with Pillow before TensorFlow reads the folder, so a file TensorFlow
-cannot decode is named in the error instead of surfacing as a tf.data failure mid-run.
+cannot decode is named in the error instead of surfacing as a tf.data failure mid-run. TensorFlow
+then decodes the files in parallel straight into one preallocated uint8 array, pixel for pixel as
+`keras.utils.image_dataset_from_directory` reads them. The decoded arrays are kept on disk
+(`workbench.data.decoded_cache`), so the next run, or the next process, of an unchanged folder
+skips both passes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import io
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from workbench.data.catalog import Dataset, with_seeded_test_split
+from workbench.data.decoded_cache import cache_path, folder_fingerprint, read_cached, write_cached
 from workbench.errors import DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
@@ -31,6 +35,9 @@ GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 @functools.lru_cache(maxsize=4)
 def load_folder(root_text: str) -> Dataset:
     """A folder of class sub-folders (optionally inside train/ and test/), read once per process.
+
+    The decoded arrays are kept on disk, keyed by the folder's file names, sizes and modification
+    times (`workbench.data.decoded_cache`): an unchanged folder is decoded once, a changed one again.
 
     Raises:
         DataError: a missing folder, fewer than two classes, an empty class or an unreadable image.
@@ -51,6 +58,18 @@ def load_folder(root_text: str) -> Dataset:
             "class's images in a sub-folder named after the class."
         )
     roots = [train_root] + ([root / "test"] if has_splits else [])
+    cache_file = cache_path(root, folder_fingerprint(root, roots, class_names))
+    cached = read_cached(cache_file, f"folder:{root_text}")
+    if cached is not None:
+        return cached
+    dataset = _decode_folder(root, root_text, roots, class_names)
+    write_cached(cache_file, dataset)
+    return dataset
+
+
+def _decode_folder(root: Path, root_text: str, roots: list[Path], class_names: tuple[str, ...]) -> Dataset:
+    """Check every image, decode them all, and split: the work the cache saves."""
+    has_splits = len(roots) == 2
     survey = _check_images(root, roots, class_names)
     height, width = survey.size
     split_arrays = [_read_image_folder(split_root, class_names, survey.size, survey.color_mode) for split_root in roots]
@@ -157,23 +176,53 @@ def _check_images(root: Path, roots: list[Path], class_names: tuple[str, ...]) -
 def _read_image_folder(
     split_root: Path, class_names: tuple[str, ...], size: tuple[int, int], color_mode: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    import keras
-
-    # image_dataset_from_directory prints "Found N files…"; keep CLI output to our own lines.
-    with contextlib.redirect_stdout(io.StringIO()):
-        dataset = keras.utils.image_dataset_from_directory(
-            split_root, labels="inferred", label_mode="int", class_names=list(class_names),
-            color_mode=color_mode, image_size=size, batch_size=256, shuffle=False,
-        )
-    images, labels = [], []
+    """Every image under `split_root`'s class folders as uint8 (N, height, width, channels), and the labels."""
+    paths: list[str] = []
+    labels: list[np.ndarray] = []
+    for label, class_name in enumerate(class_names):
+        files, _ = _class_files(split_root / class_name)
+        paths += [str(path) for path in files]
+        labels.append(np.full(len(files), label, dtype=np.int64))
     try:
-        for image_batch, label_batch in dataset:
-            images.append(np.clip(np.round(image_batch.numpy()), 0, 255).astype(np.uint8))
-            labels.append(label_batch.numpy().astype(np.int64))
+        images = decode_image_files(paths, size, color_mode)
     except Exception as error:  # noqa: BLE001 - a decode failure `_check_images` did not foresee
         reason = str(getattr(error, "message", error)).strip().splitlines()[-1][:200]
         raise DataError(
             f"TensorFlow could not decode an image under {str(split_root)!r} ({reason}). Save every image there "
             "as PNG or JPEG (e.g. `PIL.Image.open(path).convert('RGB').save('image.png')`) and run again."
         ) from None
-    return np.concatenate(images), np.concatenate(labels)
+    return images, np.concatenate(labels)
+
+
+def decode_image_files(paths: Sequence[str], size: tuple[int, int], color_mode: str) -> np.ndarray:
+    """Decode image files into one uint8 array (N, height, width, channels), in the order given.
+
+    Pixel for pixel what `keras.utils.image_dataset_from_directory` gives (then rounded to uint8):
+    `tf.image.decode_image`, a bilinear resize to `size` (which leaves an image of that size
+    unchanged), rounded half to even. Files are decoded in parallel by tf.data and written batch
+    by batch into one preallocated array, never as float32 copies of the whole folder.
+
+    Args:
+        paths: the image files.
+        size: (height, width) every image is read at.
+        color_mode: "rgb" (3 channels) or "grayscale" (1).
+
+    Raises:
+        tensorflow.errors.InvalidArgumentError: for a file TensorFlow cannot decode.
+    """
+    import tensorflow as tf
+
+    channels = 1 if color_mode == "grayscale" else 3
+    images = np.empty((len(paths), *size, channels), dtype=np.uint8)
+
+    def decode(path: tf.Tensor) -> tf.Tensor:
+        image = tf.image.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+        image = tf.image.resize(image, size, method="bilinear")
+        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+
+    files = tf.data.Dataset.from_tensor_slices(tf.constant(list(paths), dtype=tf.string))
+    start = 0
+    for batch in files.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(1024):
+        images[start:start + len(batch)] = batch.numpy()
+        start += len(batch)
+    return images

@@ -71,30 +71,86 @@ def make_pipeline(
     shuffle: bool = False,
     seed: int = 0,
     augment: str = "none",
+    first_epoch: int = 0,
+    epochs: int = 1,
 ) -> Any:
     """Build a batched, prefetched `tf.data.Dataset` of (float32 images, int labels).
 
     Batching comes before the map so that scaling and resizing run once per batch, vectorised.
+    The dataset holds `epochs` passes over the data back to back (`epoch_batches`): train with
+    `steps_per_epoch=steps_per_epoch(len(labels), batch_size)` so that Keras keeps one iterator
+    across epochs.
 
     Args:
         images, labels: uint8 images (N, H, W, C) and integer labels.
         input_shape: the model's (height, width, channels); images are adapted to it.
         batch_size: batch size.
-        shuffle: reshuffle every epoch with `seed`. Defaults to False.
+        shuffle: each epoch in its own order, which depends only on (`seed`, epoch). Defaults to False.
         seed: shuffling and augmentation seed. Defaults to 0.
         augment: "none" or a comma list of flip, rotate, translate (random, per batch). Defaults to "none".
+        first_epoch: the index of the first epoch in the stream (a resumed run starts later).
+            Defaults to 0.
+        epochs: passes over the data. Defaults to 1.
     """
     import tensorflow as tf
 
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
-    if shuffle:
-        dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size)
+    dataset = epoch_batches((images, labels), batch_size, shuffle, seed, first_epoch, epochs)
     dataset = dataset.map(lambda x, y: (adapt_images(x, input_shape), y), num_parallel_calls=tf.data.AUTOTUNE)
     if augment != "none":
         augmenter = build_augmenter(augment, seed)
-        dataset = dataset.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+        # One batch at a time: the augmentation layers draw from a stateful, seeded generator, and
+        # batches mapped in parallel would take its draws in whatever order the threads run, so
+        # the same seed would not give the same run. (Prefetch still runs it ahead of training.)
+        dataset = dataset.map(lambda x, y: (augmenter(x, training=True), y))
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def epoch_batches(arrays: tuple[Any, ...], batch_size: int, shuffle: bool = False, seed: int = 0,
+                  first_epoch: int = 0, epochs: int = 1) -> Any:
+    """Batches of `arrays` (indexed together on their first axis), `epochs` passes back to back.
+
+    With `shuffle`, epoch e is read in the order `epoch_order(count, seed, e)`: a function of the
+    seed and the epoch index alone. tf.data's own `shuffle(reshuffle_each_iteration=True)` draws
+    each epoch's order from a generator that restarts with the dataset, so a run resumed at epoch
+    3 would have seen epoch 0's order again; here it sees epoch 3's, the batches an uninterrupted
+    run sees. Image pipelines and the cached-feature path both batch through this function, so
+    they see the same batches too. Each epoch ends with its own short last batch, as before.
+
+    Args:
+        arrays: e.g. (images, labels) or (features, labels), all of the same length.
+        batch_size: batch size.
+        shuffle: shuffle each epoch. Defaults to False (every epoch in the stored order).
+        seed: the shuffling seed. Defaults to 0.
+        first_epoch: index of the first epoch. Defaults to 0.
+        epochs: number of epochs. Defaults to 1.
+    """
+    import tensorflow as tf
+
+    count = len(arrays[0])
+    tensors = tuple(tf.convert_to_tensor(array) for array in arrays)
+
+    def indices(epoch: Any) -> Any:
+        order = epoch_order(count, seed, epoch) if shuffle else tf.range(count, dtype=tf.int64)
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    stream = tf.data.Dataset.range(first_epoch, first_epoch + epochs).flat_map(indices)
+    # flat_map hides the length, which Keras needs to end a validation or prediction pass quietly.
+    stream = stream.apply(tf.data.experimental.assert_cardinality(epochs * steps_per_epoch(count, batch_size)))
+    return stream.map(lambda batch: tuple(tf.gather(tensor, batch) for tensor in tensors),
+                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def epoch_order(count: int, seed: int, epoch: Any) -> Any:
+    """The order in which epoch `epoch` reads `count` items: a seeded, stateless permutation."""
+    import tensorflow as tf
+
+    seeds = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
+    return tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=seeds)
+
+
+def steps_per_epoch(count: int, batch_size: int) -> int:
+    """Batches in one epoch of `count` items (the last one may be short)."""
+    return -(-count // batch_size)
 
 
 def build_augmenter(augment: str, seed: int = 0) -> Any:

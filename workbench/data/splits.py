@@ -63,7 +63,8 @@ class TaskData:
 
 
 def prepare_task(
-    task: str, per_class: int | None = None, validation_split: float = 0.1, seed: int = 0
+    task: str, per_class: int | None = None, validation_split: float = 0.1, seed: int = 0,
+    data_root: str | None = None,
 ) -> TaskData:
     """Load a task's splits: train (the label budget), validation, and the held-out test set.
 
@@ -77,13 +78,15 @@ def prepare_task(
         per_class: training examples per class; None takes them all.
         validation_split: fraction of each class's training pool held out for validation.
         seed: seeds the validation and budget draws.
+        data_root: where a keras.datasets dataset (cifar10, …) is read from a folder copy instead of
+            downloaded (`workbench.data.local_copies`); None downloads. Defaults to None.
 
     Raises:
         DataError: unknown dataset or class, or a budget larger than a class has.
     """
     spec = parse_task(task)
     check_known_classes(spec)  # a typo in a class name fails now, offline, not after a download
-    dataset = load_dataset(spec.dataset, spec.path)
+    dataset = load_dataset(spec.dataset, spec.path, data_root)
     selected = resolve_classes(spec.class_tokens, dataset.class_names, spec.text)
     rng = np.random.default_rng(seed)
     train_indices, validation_indices = [], []

@@ -4,7 +4,8 @@
 the output of the k-th block; depth 0 uses the input images) and suggests a freeze depth;
 `rank_sources` ranks several source runs. `verify_scores`, `verify_cut_points` and
 `verify_source_ranking` say how well each score predicted the fine-tuned accuracies, as Kendall's
-τ and Spearman's ρ; the fine-tunes themselves are trained by `workbench.verification`.
+τ, weighted τ (as thuml's Transfer-Learning-Library model-selection benchmark reports it) and
+Spearman's ρ; the fine-tunes themselves are trained by `workbench.verification`.
 """
 
 from __future__ import annotations
@@ -17,9 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from workbench.data import prepare_task
+from workbench.data import check_data_root, prepare_task
 from workbench.diagnostics.activations import INPUT_CUT, PENULTIMATE_CUT, block_activations, subsample_indices
-from workbench.diagnostics.scores import leep, linear_probe_accuracy, logme, softmax
+from workbench.diagnostics.scores import (
+    DEFAULT_LOGME_CONVENTION,
+    check_logme_convention,
+    leep,
+    linear_probe_accuracy,
+    logme,
+    softmax,
+)
 from workbench.errors import ConfigError
 from workbench.formatting import to_float
 from workbench.runs import Run, as_run
@@ -39,6 +47,8 @@ def score_blocks(
     validation_split: float = 0.1,
     tolerance: float = DEFAULT_TOLERANCE,
     runs_dir: str | Path = "runs",
+    logme_convention: str = DEFAULT_LOGME_CONVENTION,
+    data_root: str | None = None,
 ) -> dict[str, Any]:
     """Score every cut point of a source model on a target task, without training, and suggest a freeze depth.
 
@@ -58,15 +68,22 @@ def score_blocks(
         tolerance: accuracy a deeper cut may lose and still count as near the best (see
             `suggest_freeze_depth`). Defaults to 0.02.
         runs_dir: where bare run names are looked up. Defaults to "runs".
+        logme_convention: "workbench" (exact evidence) or "reference" (thuml/LogME, the
+            published tables); they part where a cut point's features are wider than the
+            training examples (`diagnostics.scores.logme_details`). Defaults to "workbench".
+        data_root: a folder copy of the task's keras.datasets dataset, as for training
+            (`RunConfig.data_root`); None downloads. Defaults to None.
 
     Returns:
-        {"source", "source_path", "task", "per_class", "seed", "classes", "train_examples",
-        "validation_examples", "leep", "cut_points": [{"freeze_depth", "block", "features",
-        "logme", "probe_accuracy", "seconds"}], "suggested_freeze_depth", "suggestion_rule",
-        "seconds"}. One cut point per freeze depth 0..(blocks below the head), i.e. one per block.
+        {"source", "source_path", "task", "per_class", "seed", "data_root", "classes", "source_classes" (the
+        source head's classes, which LEEP sees), "train_examples", "validation_examples", "leep",
+        "logme_convention", "cut_points": [{"freeze_depth", "block", "features", "logme",
+        "probe_accuracy", "seconds"}], "suggested_freeze_depth", "suggestion_rule", "seconds"}.
+        One cut point per freeze depth 0..(blocks below the head), i.e. one per block.
 
     Raises:
-        ConfigError: validation_split of 0 (nothing to score the probe on).
+        ConfigError: validation_split of 0 (nothing to score the probe on), or an unknown LogME
+            convention.
         WorkbenchError: an unknown task or source run.
     """
     # Here, not at the top: models and transfer_modes import Keras; the scores above need no TensorFlow.
@@ -74,34 +91,38 @@ def score_blocks(
     from workbench.transfer_modes import max_freeze_depth
 
     started = time.perf_counter()
+    _check_convention(logme_convention)
     if not validation_split > 0:
         raise ConfigError(f"validation_split={validation_split} leaves no validation images to score the linear "
                           "probe on. Pass validation_split=0.1, for example.")
+    data_root = check_data_root(data_root, task)
     name, path, model, _ = _describe_source(source, runs_dir)
     blocks = model_blocks(model)
     cuts = [INPUT_CUT] + [block.name for block in blocks[:max_freeze_depth(blocks)]]
-    data = prepare_task(task, per_class, validation_split, seed)
+    data = prepare_task(task, per_class, validation_split, seed, data_root)
     train_images, train_labels = _subsample(data.train, max_examples, seed)
     validation_images, validation_labels = _subsample(data.validation, max_examples, seed)
     train, validation = _split_activations(model, train_images, validation_images, cuts + ["head"])
-    rows = _score_cut_points(cuts, train, train_labels, validation, validation_labels)
+    rows = _score_cut_points(cuts, train, train_labels, validation, validation_labels, logme_convention)
     suggestion = suggest_freeze_depth(rows, "probe_accuracy", tolerance, len(validation_labels))
     return {"source": name, "source_path": path, "task": task, "per_class": per_class, "seed": seed,
-            "classes": list(data.class_names), "train_examples": int(len(train_labels)),
-            "validation_examples": int(len(validation_labels)),
-            "leep": leep(softmax(train["head"]), train_labels), "cut_points": rows,
+            "data_root": data_root, "classes": list(data.class_names), "source_classes": int(train["head"].shape[1]),
+            "train_examples": int(len(train_labels)), "validation_examples": int(len(validation_labels)),
+            "leep": leep(softmax(train["head"]), train_labels), "logme_convention": logme_convention,
+            "cut_points": rows,
             "suggested_freeze_depth": suggestion,
             "suggestion_rule": describe_suggestion_rule("probe_accuracy", tolerance, len(validation_labels)),
             "seconds": round(time.perf_counter() - started, 3)}
 
 
 def _score_cut_points(cuts: Sequence[str], train: Mapping[str, np.ndarray], train_labels: np.ndarray,
-                      validation: Mapping[str, np.ndarray], validation_labels: np.ndarray) -> list[dict[str, Any]]:
+                      validation: Mapping[str, np.ndarray], validation_labels: np.ndarray,
+                      logme_convention: str = DEFAULT_LOGME_CONVENTION) -> list[dict[str, Any]]:
     """One row per cut point (its freeze depth is its position): LogME and probe accuracy, timed."""
     rows = []
     for depth, cut in enumerate(cuts):
         cut_started = time.perf_counter()
-        score = logme(train[cut], train_labels)
+        score = logme(train[cut], train_labels, logme_convention)
         accuracy = linear_probe_accuracy(train[cut], train_labels, validation[cut], validation_labels)
         rows.append({"freeze_depth": depth, "block": cut, "features": int(train[cut].shape[1]), "logme": score,
                      "probe_accuracy": accuracy, "seconds": round(time.perf_counter() - cut_started, 3)})
@@ -169,6 +190,8 @@ def rank_sources(
     max_examples: int | None = 500,
     validation_split: float = 0.1,
     runs_dir: str | Path = "runs",
+    logme_convention: str = DEFAULT_LOGME_CONVENTION,
+    data_root: str | None = None,
 ) -> list[dict[str, Any]]:
     """Rank source models for a target task by LogME at the penultimate layer (the head's input).
 
@@ -178,20 +201,23 @@ def rank_sources(
     Args:
         sources: source runs, their paths or names, or Keras models.
         task: the target task.
-        per_class, seed, max_examples, validation_split, runs_dir: as for `score_blocks`.
+        per_class, seed, max_examples, validation_split, runs_dir, logme_convention, data_root: as
+            for `score_blocks`.
 
     Returns:
         One row per source, best first: {"rank", "source", "source_path", "architecture",
-        "source_task", "features", "logme", "leep", "probe_accuracy", "seconds"}.
+        "source_task", "source_classes", "features", "train_examples", "logme",
+        "logme_convention", "leep", "probe_accuracy", "seconds"}.
 
     Raises:
-        ConfigError: for an empty list of sources.
+        ConfigError: for an empty list of sources, or an unknown LogME convention.
     """
     from workbench.models import architecture_of  # here: it imports Keras (see score_blocks)
 
+    _check_convention(logme_convention)
     if not sources:
         raise ConfigError("rank_sources got no sources. Pass one or more source runs, e.g. ['runs/a', 'runs/b'].")
-    data = prepare_task(task, per_class, validation_split, seed)
+    data = prepare_task(task, per_class, validation_split, seed, check_data_root(data_root, task))
     train_images, train_labels = _subsample(data.train, max_examples, seed)
     validation_images, validation_labels = _subsample(data.validation, max_examples, seed)
     rows = []
@@ -203,11 +229,20 @@ def rank_sources(
         probe = (linear_probe_accuracy(features, train_labels, validation[PENULTIMATE_CUT], validation_labels)
                  if len(validation_labels) else math.nan)
         rows.append({"source": name, "source_path": path, "architecture": architecture_of(model),
-                     "source_task": source_task, "features": int(features.shape[1]),
-                     "logme": logme(features, train_labels), "leep": leep(softmax(train["head"]), train_labels),
+                     "source_task": source_task, "source_classes": int(train["head"].shape[1]),
+                     "features": int(features.shape[1]), "train_examples": int(len(train_labels)),
+                     "logme": logme(features, train_labels, logme_convention), "logme_convention": logme_convention,
+                     "leep": leep(softmax(train["head"]), train_labels),
                      "probe_accuracy": probe, "seconds": round(time.perf_counter() - started, 3)})
     rows.sort(key=lambda row: -row["logme"] if math.isfinite(row["logme"]) else math.inf)
     return [{"rank": index + 1, **row} for index, row in enumerate(rows)]
+
+
+def _check_convention(convention: str) -> None:
+    try:
+        check_logme_convention(convention)
+    except ValueError as error:
+        raise ConfigError(str(error).replace("convention=", "logme_convention=")) from None
 
 
 def _split_activations(model: Any, train_images: np.ndarray, validation_images: np.ndarray,
@@ -243,6 +278,12 @@ def verify_scores(
 ) -> dict[str, Any]:
     """Rank correlation between predicted scores and the accuracies actually reached.
 
+    Kendall's τ and Spearman's ρ (with their p-values) weigh every pair of candidates alike;
+    weighted τ (`scipy.stats.weightedtau`, hyperbolic weights 1/(r + 1) by rank, as thuml's
+    Transfer-Learning-Library model-selection benchmark and the LogME paper report it) weighs
+    the pairs among the top-scored candidates most, since picking the best is what a score is
+    for. It has no p-value.
+
     Args:
         scores: one score per candidate (cut point or source); a mapping is matched to
             `accuracies` by key.
@@ -250,9 +291,9 @@ def verify_scores(
         labels: names of the candidates, for the points. Defaults to the keys or positions.
 
     Returns:
-        {"n" (pairs with both values finite), "kendall_tau", "kendall_p", "spearman_rho",
-        "spearman_p", "points": [{"label", "score", "accuracy"}]}; the correlations are NaN
-        for n < 2 or when either side is constant (no ranking to compare).
+        {"n" (pairs with both values finite), "kendall_tau", "kendall_p", "weighted_tau",
+        "spearman_rho", "spearman_p", "points": [{"label", "score", "accuracy"}]}; the
+        correlations are NaN for n < 2 or when either side is constant (no ranking to compare).
 
     Raises:
         ValueError: when the lengths differ, or the mappings share no key.
@@ -278,13 +319,15 @@ def verify_scores(
     points = [{"label": label, "score": to_float(score, finite=True), "accuracy": to_float(accuracy, finite=True)}
               for label, score, accuracy in zip(labels, score_values, accuracy_values)]
     usable = [point for point in points if math.isfinite(point["score"]) and math.isfinite(point["accuracy"])]
-    result = {"n": len(usable), "kendall_tau": math.nan, "kendall_p": math.nan,
+    result = {"n": len(usable), "kendall_tau": math.nan, "kendall_p": math.nan, "weighted_tau": math.nan,
               "spearman_rho": math.nan, "spearman_p": math.nan, "points": points}
     x, y = [point["score"] for point in usable], [point["accuracy"] for point in usable]
     if len(usable) >= 2 and len(set(x)) > 1 and len(set(y)) > 1:
         tau = stats.kendalltau(x, y)
         rho = stats.spearmanr(x, y)
+        weighted = stats.weightedtau(x, y)
         result.update(kendall_tau=float(tau.statistic), kendall_p=float(tau.pvalue),
+                      weighted_tau=float(weighted.statistic),
                       spearman_rho=float(rho.statistic), spearman_p=float(rho.pvalue))
     return result
 

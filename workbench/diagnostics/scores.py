@@ -1,7 +1,8 @@
 """Transferability scores of features before any training: LogME, LEEP and a linear probe.
 
 * **LogME** (You et al., ICML 2021): the marginal evidence of a Bayesian linear model on the
-  features, per class, averaged;
+  features, per class, averaged, in one of two conventions (`LOGME_CONVENTIONS`) that part when
+  features are wider than the examples;
 * **LEEP** (Nguyen et al., ICML 2020): the log-likelihood of the target labels under the source
   model's own class predictions, re-mapped to the target classes empirically;
 * **linear probe**: logistic regression on frozen features, the plain baseline.
@@ -20,7 +21,13 @@ import numpy as np
 from workbench.diagnostics.arrays import as_matrix, single_threaded_blas
 
 LOGME_TOLERANCE = 1e-6
-LOGME_MAX_ITERATIONS = 100
+LOGME_MAX_ITERATIONS = 1000
+DEFAULT_LOGME_CONVENTION = "workbench"
+LOGME_CONVENTIONS = {
+    "workbench": "the exact log evidence: every zero eigenvalue of FᵀF counts in log|A|",
+    "reference": "as thuml/LogME and the published tables: with fewer examples than feature dimensions "
+                 "(N < D), the D − N zero eigenvalues of FᵀF are left out of log|A|",
+}
 # Keeps the LogME fixed point finite when a class's targets are orthogonal to every feature
 # (m = 0) or fitted exactly (residual = 0); far below any value real data produces.
 _TINY = 1e-12
@@ -31,6 +38,7 @@ def logme_details(
     labels: Any,
     max_iterations: int = LOGME_MAX_ITERATIONS,
     tolerance: float = LOGME_TOLERANCE,
+    convention: str = DEFAULT_LOGME_CONVENTION,
 ) -> dict[str, Any]:
     """LogME (You et al., 2021) with its per-class details.
 
@@ -38,46 +46,86 @@ def logme_details(
     prior m ~ N(0, α⁻¹ I) and noise ~ N(0, β⁻¹); α and β maximise the evidence p(y | F, α, β) by
     the paper's fixed-point iteration (MacKay's updates γ = Σ σᵢ / (σᵢ + α/β), α = γ / mᵀm,
     β = (n − γ) / ‖F m − y‖²), computed on the eigen-decomposition of the smaller Gram matrix
-    (F Fᵀ or Fᵀ F), so wide features (d > n) cost O(n² d). The evidence includes the d − rank(F)
-    zero eigenvalues of Fᵀ F (each contributes log α to log |A|), which the reference code drops
-    when d > n; with them, the value is the exact log evidence at the fixed point.
+    (F Fᵀ or Fᵀ F), so wide features (d > n) cost O(n² d).
+
+    The two conventions differ only in log |A| = log |αI + β FᵀF|, where each of the d − rank(F)
+    zero eigenvalues of FᵀF contributes log α:
+
+    * "workbench" keeps them all: the value is the exact log evidence at the fixed point;
+    * "reference" does what the reference code (thuml/LogME) does: when n < d it takes log |A|
+      over the n singular values of F only, while still counting d/2·log α, so each class gains
+      (d − n)/2·log α / n. Published LogME tables use it. When n ≥ d the two agree (its
+      truncated SVD keeps singular values above 1e-10, which in floating point keeps the rounding
+      noise of zero eigenvalues too). With features wider than the examples (conv features on a
+      small label budget) they part by tens of nats per example: random ReLU features with
+      n = 200 and d = 1,024 score about −0.5 (workbench) against about +19 (reference). Compare
+      scores only within one convention. Both run the fixed point to convergence; the reference
+      code stops once α/β changes by less than 0.1% (and adds 1e-5 to the update denominators),
+      which on that example leaves its number 0.3% lower (18.93 against 19.00).
 
     Args:
         features: (n, d) features, used as they are (no centring or scaling, as in the paper).
         labels: (n,) integer class labels 0..k-1.
-        max_iterations: fixed-point steps per class at most. Defaults to 100.
+        max_iterations: fixed-point steps per class at most (features much wider than the examples
+            can need a few hundred). Defaults to 1000.
         tolerance: stop when α/β changes by less than this fraction. Defaults to 1e-6.
+        convention: "workbench" or "reference" (see above). Defaults to "workbench".
 
     Returns:
         {"logme" (mean over classes of the per-example log evidence), "per_class", "alpha",
-        "beta", "iterations", "converged" (every class converged)}.
+        "beta", "iterations", "converged" (every class converged), "convention", "kept"
+        (how many eigenvalues of FᵀF the convention takes log |A| over: d for "workbench",
+        min(n, d) for "reference"), "width" (d)}.
 
     Raises:
-        ValueError: when features and labels disagree in length, or labels are not integers ≥ 0.
+        ValueError: when features and labels disagree in length, labels are not integers ≥ 0,
+            or the convention is not known.
     """
+    check_logme_convention(convention)
     matrix = as_matrix(features, "features")
     targets = _check_labels(labels, matrix.shape[0], "features")
     examples, width = matrix.shape
     one_hot = (targets[:, None] == np.arange(int(targets.max()) + 1)[None, :]).astype(np.float64)
     with single_threaded_blas():
         eigenvalues, projections = _logme_spectrum(matrix, one_hot)
+    # The reference code's SVD of F has min(n, d) singular values; the d − n beyond them are gone.
+    kept = width if convention == "workbench" else min(examples, width)
     results = [_logme_fixed_point(eigenvalues, projections[:, index], float(np.sum(one_hot[:, index] ** 2)),
-                                  examples, width, max_iterations, tolerance)
+                                  examples, width - kept, max_iterations, tolerance)
                for index in range(one_hot.shape[1])]
     per_class = [result["evidence"] for result in results]
     return {"logme": float(np.mean(per_class)), "per_class": per_class,
             "alpha": [result["alpha"] for result in results], "beta": [result["beta"] for result in results],
             "iterations": [result["iterations"] for result in results],
-            "converged": all(result["converged"] for result in results)}
+            "converged": all(result["converged"] for result in results),
+            "convention": convention, "kept": int(kept), "width": int(width)}
 
 
-def logme(features: Any, labels: Any) -> float:
+def logme(features: Any, labels: Any, convention: str = DEFAULT_LOGME_CONVENTION) -> float:
     """LogME score: mean per-example log evidence of a linear model on the features (higher = better).
 
-    See `logme_details` for the algorithm. Comparable between feature sets on the same examples
-    and labels (blocks of one model, or several source models).
+    See `logme_details` for the algorithm and the two conventions. Comparable between feature
+    sets on the same examples and labels (blocks of one model, or several source models), within
+    one convention.
+
+    Args:
+        features: (n, d) features.
+        labels: (n,) integer class labels 0..k-1.
+        convention: "workbench" (exact evidence) or "reference" (thuml/LogME, the published
+            tables). Defaults to "workbench".
     """
-    return float(logme_details(features, labels)["logme"])
+    return float(logme_details(features, labels, convention=convention)["logme"])
+
+
+def check_logme_convention(convention: str) -> None:
+    """Refuse an unknown LogME convention, naming the allowed ones.
+
+    Raises:
+        ValueError: for anything but "workbench" or "reference".
+    """
+    if convention not in LOGME_CONVENTIONS:
+        raise ValueError(f"convention={convention!r} is not a LogME convention. Allowed: "
+                         f"{', '.join(LOGME_CONVENTIONS)}. Pass convention='reference' for the published numbers.")
 
 
 def _logme_spectrum(features: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +146,9 @@ def _logme_spectrum(features: np.ndarray, targets: np.ndarray) -> tuple[np.ndarr
 
 
 def _logme_fixed_point(eigenvalues: np.ndarray, projections: np.ndarray, target_norm: float, examples: int,
-                       width: int, max_iterations: int, tolerance: float) -> dict[str, Any]:
+                       dropped: int, max_iterations: int, tolerance: float) -> dict[str, Any]:
+    """α, β and the per-example evidence of one class; `dropped` zero eigenvalues of FᵀF are left out
+    of log|A| while still counted in d/2·log α (0 for the exact evidence)."""
     squared = projections**2
     # The part of y outside F's column space, which no weights can fit.
     outside = max(target_norm - float(squared.sum()), 0.0)
@@ -122,8 +172,9 @@ def _logme_fixed_point(eigenvalues: np.ndarray, projections: np.ndarray, target_
             converged = True
             break
     _, weights_norm, residual = fit(alpha / beta)
-    # d/2·log α − ½·log|αI + β FᵀF| with d − rank zero eigenvalues = rank/2·log α − ½·Σ log(α + β σᵢ).
-    evidence = (rank / 2 * math.log(alpha) + examples / 2 * math.log(beta)
+    # d/2·log α − ½·log|αI + β FᵀF| with d − rank zero eigenvalues = rank/2·log α − ½·Σ log(α + β σᵢ);
+    # each zero eigenvalue a convention leaves out of log|A| adds ½·log α back.
+    evidence = ((rank + dropped) / 2 * math.log(alpha) + examples / 2 * math.log(beta)
                 - 0.5 * float(np.sum(np.log(alpha + beta * eigenvalues)))
                 - beta / 2 * residual - alpha / 2 * weights_norm - examples / 2 * math.log(2 * math.pi))
     return {"evidence": evidence / examples, "alpha": alpha, "beta": beta, "iterations": iterations,

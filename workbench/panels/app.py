@@ -21,6 +21,7 @@ from workbench.panels.sweep import SweepPart
 from workbench.panels.techniques import TechniquesPart
 from workbench.panels.transfer import TransferPart
 from workbench.panels.worker import Worker
+from workbench.presets import get_preset, preset_budgets
 from workbench.runs import Run
 from workbench.sweeps import Sweep
 
@@ -54,6 +55,10 @@ class TransferPanel:
         live_every_batches: also plot a train point every N batches; None plots epoch ends
             only. Defaults to None.
         callbacks: extra Keras callbacks added to every run. Defaults to none.
+        preset: a task-distance preset (`workbench.presets`, e.g. "cifar-far") chosen at start: it
+            fills both tasks and, for the photo presets, epochs and labels per class. Defaults to None.
+        data_root: the "Data root" box: a folder copy of CIFAR-10 read instead of downloading
+            (`RunConfig.data_root`). Defaults to None.
     """
 
     def __init__(
@@ -74,6 +79,8 @@ class TransferPanel:
         pretrain_per_class: int | None = None,
         live_every_batches: int | None = None,
         callbacks: Sequence[Any] = (),
+        preset: str | None = None,
+        data_root: str | Path | None = None,
     ) -> None:
         if mode not in MODES:
             raise ConfigError(f"mode={mode!r} is not known. Allowed modes: {', '.join(MODES)}. Pass mode='parameter'.")
@@ -110,6 +117,9 @@ class TransferPanel:
         self.refresh_sources(select=source)
         self.transfer_part.show_task_classes()
         self.transfer_part.show_mode()
+        self.data_root_text.value = str(data_root or "")
+        if preset:
+            self.preset_dropdown.value = get_preset(preset).name  # an unknown name fails here, naming the presets
 
     # -- composing and wiring -------------------------------------------------------------------
 
@@ -124,6 +134,13 @@ class TransferPanel:
             wrap(lambda _: None if self.source_part.updating else self._load_source()), names="value")
         for part in (self.transfer_part, self.results_part, self.rank_part, self.diagnose_part, self.sweep_part):
             part.connect(wrap)
+        self.transfer_part.preset_dropdown.observe(wrap(lambda _: self._fill_sweep_budgets()), names="value")
+
+    def _fill_sweep_budgets(self) -> None:
+        """A photo preset's label budgets into the sweep section (the digit presets keep the box as it is)."""
+        budgets = preset_budgets(self.preset_dropdown.value)
+        if budgets:
+            self.sweep_budgets.value = ",".join("all" if budget is None else str(budget) for budget in budgets)
 
     def _handler(self, function: Callable[[Any], None]) -> Callable[[Any], None]:
         """Wrap a widget handler so that its exceptions appear in the panel instead of a log."""

@@ -22,6 +22,9 @@ def arrange(panel: TransferPanel) -> widgets.VBox:
     box = widgets.VBox([
         widgets.HTML(f"<h3 style='margin:0'>Transfer Learning Workbench</h3>"
                      f"<span style='color:#6C6C6C'>runs folder: {html.escape(str(panel.runs_dir))}</span>"),
+        header("Tasks and data"),
+        widgets.HBox([transfer.preset_dropdown, source.data_root_text], layout=widgets.Layout(flex_flow="row wrap")),
+        transfer.preset_info,
         header("Source"),
         widgets.HBox([source.source_dropdown, source.refresh_button]),
         source.source_info,

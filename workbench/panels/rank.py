@@ -82,7 +82,7 @@ class RankPart:
         """What Rank scores: the selected source on the target task, label budget and seed, checked.
 
         Returns:
-            {"source", "task", "per_class", "seed", "validation_split"}: the values a transfer run
+            {"source", "task", "per_class", "seed", "validation_split", "data_root"}: the values a transfer run
             with these settings would use (the probe is scored on its validation split).
 
         Raises:
@@ -93,10 +93,11 @@ class RankPart:
         config = config_from_mapping({
             "source": self.source.selected, "task": transfer.task_text.value.strip(),
             "per_class": transfer.per_class.value or None, "seed": transfer.seed.value, "runs_dir": str(self.runs_dir),
+            "data_root": self.source.data_root,
         }, kind="transfer")
         target_class_names(config.task)
         return {"source": config.source, "task": config.task, "per_class": config.per_class, "seed": config.seed,
-                "validation_split": config.validation_split}
+                "validation_split": config.validation_split, "data_root": config.data_root}
 
     def rank(self) -> None:
         """Score every freeze depth of the source on the target task in the worker thread (Rank button).
@@ -170,7 +171,7 @@ class RankPart:
         try:
             result = score_blocks(settings["source"], settings["task"], per_class=settings["per_class"],
                                   seed=settings["seed"], validation_split=settings["validation_split"],
-                                  runs_dir=self.runs_dir)
+                                  runs_dir=self.runs_dir, data_root=settings.get("data_root"))
         finally:
             self.show_suggestion()  # the previous suggestion comes back if scoring failed
         if stop_event.is_set():

@@ -53,7 +53,7 @@ class SourcePart:
 
     EXPOSED = ("source_dropdown", "refresh_button", "source_info", "pretrain_task", "pretrain_model",
                "pretrain_per_class", "pretrain_epochs", "pretrain_learning_rate", "pretrain_seed", "pretrain_name",
-               "pretrain_button", "pretrain_curves", "pretrain_section")
+               "pretrain_button", "pretrain_curves", "pretrain_section", "data_root_text")
 
     def __init__(self, runs_dir: Path, worker: Worker, pretrain_task: str, pretrain_model: str, pretrain_epochs: int,
                  pretrain_per_class: int | None, live_every_batches: int | None = None) -> None:
@@ -88,6 +88,11 @@ class SourcePart:
         self.pretrain_button = widgets.Button(description="Pretrain", icon="graduation-cap", button_style="primary",
                                               tooltip="Train a new source model on this task")
         self.pretrain_curves = make_curve_figure("Pretraining: accuracy and loss per epoch")
+        # Every run the panel starts (pretrain, transfer, sweep, Rank) reads cifar10 from here when it is set.
+        self.data_root_text = widgets.Text(value="", description="Data root", layout=wide, style=style,
+                                           placeholder="optional: a CIFAR-10 folder copy (train/, test/) instead "
+                                                       "of downloading", continuous_update=False)
+        self.data_root_text.add_class("workbench-data-root")
         self.pretrain_section = accordion([
             widgets.HBox([self.pretrain_task, self.pretrain_model]),
             widgets.HBox([self.pretrain_per_class, self.pretrain_epochs, self.pretrain_learning_rate,
@@ -161,10 +166,16 @@ class SourcePart:
                                   "a model yet: pretrain a source model below.</span>")
         self.pretrain_section.selected_index = 0
 
+    @property
+    def data_root(self) -> str | None:
+        """The "Data root" box: a folder copy of CIFAR-10 (checked by `RunConfig`), or None to download."""
+        return self.data_root_text.value.strip() or None
+
     def pretrain_values(self, batch_size: int) -> dict[str, Any]:
         """The pretraining settings as `RunConfig` fields (the batch size is the panel's)."""
         return {
             "task": self.pretrain_task.value.strip(),
+            "data_root": self.data_root,
             "model": self.pretrain_model.value,
             "per_class": self.pretrain_per_class.value or None,
             "epochs": self.pretrain_epochs.value,

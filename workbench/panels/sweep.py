@@ -4,6 +4,7 @@ sweep figure (`figures.plot_sweep`: mean ± sd per series) as each run's point c
 
 from __future__ import annotations
 
+import html
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,14 @@ from workbench.panels.transfer import TransferPart
 from workbench.panels.worker import Worker
 from workbench.runs import Run
 from workbench.sweeps import Sweep, count_sweep_runs, sweep_freeze_depth, sweep_label_budget
+
+
+def failed_runs_text(failures: list[Any]) -> str:
+    """' 1 run failed: NAME (reason).' for the status line (escaped), or '' (a worker of a cluster died)."""
+    if not failures:
+        return ""
+    listed = "; ".join(f"{failure.name} ({failure.reason})" for failure in failures)
+    return html.escape(f" {len(failures)} run(s) failed and are left out: {listed}.")
 
 
 @dataclass
@@ -202,7 +211,9 @@ class SweepPart:
 
         Each finished run joins the results table, and the sweep figure is redrawn from the
         sweep's points (mean ± sd over seeds, one line per series) as they come in. Stop stops
-        the current run after its batch and starts no further run.
+        the current run after its batch and starts no further run. With the WORKBENCH_CLUSTER
+        environment variable set (before the panel starts), the runs train on that Dask cluster,
+        their epochs still draw here, and Stop stops them there too (`engine.train_runs`).
 
         Raises:
             WorkbenchError: a bad setting, a missing source or a run already in progress; nothing
@@ -246,7 +257,7 @@ class SweepPart:
         else:
             self.worker.status.value = (f"<span class='workbench-outcome'>Sweep finished: {planned} runs, "
                                         f"{len(job.sweep.points())} points (mean ± sd over {len(request.seeds)} "
-                                        "seed(s)).</span>")
+                                        f"seed(s)).{failed_runs_text(job.sweep.failures)}</span>")
 
     def _callbacks(self, job: SweepJob, config: RunConfig) -> list[Any]:
         """Callbacks of one sweep run: the status line ("sweep run k of N …") and the panel's extras."""

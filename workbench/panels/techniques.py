@@ -1,5 +1,6 @@
 """The "Fine-tuning techniques" section: one widget per technique field of `RunConfig` (block
-learning rates, unfreezing, BatchNorm policy, feature cache, augmentation, copy depth), enabled
+learning rates, unfreezing, BatchNorm policy, new-head initialisation, feature cache, augmentation, copy
+depth), enabled
 only where the mode allows it, and a preview of the per-block rates and unfreezing stages."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from workbench.config import (
     BATCHNORM_POLICIES,
     BLOCK_LR_KINDS,
     CACHE_CHOICES,
+    HEAD_INITS,
     UNFREEZE_KINDS,
     config_from_mapping,
 )
@@ -27,7 +29,8 @@ class TechniquesPart:
     """The technique widgets, their enabled state per mode, and the plan preview under them."""
 
     EXPOSED = ("block_lr_buttons", "lr_low", "layer_decay", "unfreeze_buttons", "unfreeze_every", "batchnorm_buttons",
-               "cache_buttons", "augment_checks", "copy_depth", "technique_info", "techniques_section")
+               "head_init_buttons", "cache_buttons", "augment_checks", "copy_depth", "technique_info",
+               "techniques_section")
 
     def __init__(self) -> None:
         short, style = short_layout(), LABEL_STYLE
@@ -52,6 +55,10 @@ class TechniquesPart:
             options=list(BATCHNORM_POLICIES), value="frozen", description="BatchNorm", style=style,
             tooltips=["BatchNorm in frozen blocks runs in inference mode, statistics fixed",
                       "BatchNorm in frozen blocks keeps training (fastai's train_bn)"])
+        self.head_init_buttons = widgets.ToggleButtons(
+            options=list(HEAD_INITS), value="zero", description="New head", style=style,
+            tooltips=["a new head on copied features starts at zero: first predictions uniform (BiT)",
+                      "a new head on copied features starts from Keras' random initialisation"])
         self.cache_buttons = widgets.ToggleButtons(
             options=list(CACHE_CHOICES), value="auto", description="Feature cache", style=style,
             tooltips=["cache the frozen extractor's outputs whenever there is no augmentation",
@@ -68,6 +75,7 @@ class TechniquesPart:
             widgets.HBox([self.unfreeze_buttons, self.unfreeze_every]),
             self.copy_depth,
             self.batchnorm_buttons,
+            self.head_init_buttons,
             self.cache_buttons,
             widgets.HBox([widgets.Label("Augmentation", layout=widgets.Layout(width="9em")),
                           *self.augment_checks.values()]),
@@ -80,7 +88,8 @@ class TechniquesPart:
     def controls(self) -> list[widgets.Widget]:
         """Every technique widget whose value changes the plan."""
         return [self.block_lr_buttons, self.lr_low, self.layer_decay, self.unfreeze_buttons, self.unfreeze_every,
-                self.batchnorm_buttons, self.cache_buttons, self.copy_depth, *self.augment_checks.values()]
+                self.batchnorm_buttons, self.head_init_buttons, self.cache_buttons, self.copy_depth,
+                *self.augment_checks.values()]
 
     def values(self, mode: str) -> dict[str, Any]:
         """The fine-tuning technique settings as `RunConfig` fields, as they apply to `mode`.
@@ -88,7 +97,8 @@ class TechniquesPart:
         A setting is passed only where its widget is enabled for that mode (the rest are None,
         which `config_from_mapping` reads as the default), the same rule `RunConfig` validates:
         copy depth, block learning rates and unfreezing belong to parameter transfer, feature
-        caching to feature transfer, the BatchNorm policy to modes that freeze blocks.
+        caching to feature transfer, the BatchNorm policy to modes that freeze blocks, the head's
+        initialisation to modes that copy features (structure's head is always fresh).
         """
         parameter = mode == "parameter"
         block_lr = self.block_lr_buttons.value if parameter else None
@@ -102,6 +112,7 @@ class TechniquesPart:
             "unfreeze": unfreeze,
             "unfreeze_every": self.unfreeze_every.value if unfreeze == "gradual" else None,
             "batchnorm": self.batchnorm_buttons.value if mode != "structure" else None,
+            "head_init": self.head_init_buttons.value if mode != "structure" else None,
             "cache_features": self.cache_buttons.value if mode == "feature" else None,
             "augment": augment,
         }
@@ -129,6 +140,7 @@ class TechniquesPart:
         self.layer_decay.disabled = not (parameter and self.block_lr_buttons.value == "decay")
         self.unfreeze_every.disabled = not (parameter and self.unfreeze_buttons.value == "gradual")
         self.batchnorm_buttons.disabled = mode == "structure"  # nothing is frozen
+        self.head_init_buttons.disabled = mode == "structure"  # nothing is copied: the head is fresh like the rest
         self.cache_buttons.disabled = mode != "feature"  # only feature transfer has a frozen extractor to cache
         if plan is None:
             self.technique_info.value = muted("Pick a source run to preview the per-block "

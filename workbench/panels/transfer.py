@@ -19,6 +19,7 @@ from workbench.panels.source import SourcePart
 from workbench.panels.summaries import format_outcome, format_problem, muted
 from workbench.panels.techniques import TechniquesPart
 from workbench.panels.worker import Worker
+from workbench.presets import PRESETS, SOURCE, TARGET, get_preset
 from workbench.runs import Run, load_run
 
 
@@ -37,7 +38,7 @@ class TransferPart:
     """
 
     EXPOSED = ("task_text", "task_info", "per_class", "epochs", "learning_rate", "seed", "batch_size", "mode_buttons",
-               "mode_info", "freeze_slider", "freeze_info", "start_button")
+               "mode_info", "freeze_slider", "freeze_info", "start_button", "preset_dropdown", "preset_info")
 
     def __init__(self, runs_dir: Path, source: SourcePart, techniques: TechniquesPart, results: ResultsPart,
                  worker: Worker, task: str, mode: str, freeze_depth: int, per_class: int | None, epochs: int,
@@ -68,16 +69,22 @@ class TransferPart:
         self.freeze_info = widgets.HTML()
         self.start_button = widgets.Button(description="Start", icon="play", button_style="success",
                                            tooltip="Train a transfer run with these settings")
+        self.preset_dropdown = widgets.Dropdown(
+            options=[("none: type the tasks", "")] + [(f"{item.name}: {item.source_task} → {item.target_task}", name)
+                                                      for name, item in PRESETS.items()],
+            value="", description="Preset", layout=wide, style=style)
+        self.preset_info = widgets.HTML()
         for control, name in ((self.task_text, "task"), (self.per_class, "per-class"), (self.epochs, "epochs"),
                               (self.learning_rate, "learning-rate"), (self.seed, "seed"), (self.mode_buttons, "mode"),
                               (self.freeze_slider, "freeze-slider"), (self.start_button, "start"),
-                              (self.freeze_info, "freeze")):
+                              (self.freeze_info, "freeze"), (self.preset_dropdown, "preset")):
             control.add_class(f"workbench-{name}")
 
     def connect(self, wrap: Callable[[Callable], Callable]) -> None:
         """Wire the widgets to their handlers, each wrapped by `wrap` (which shows errors)."""
         self.start_button.on_click(wrap(lambda _: self.start()))
         self.task_text.observe(wrap(lambda _: self.show_task_classes()), names="value")
+        self.preset_dropdown.observe(wrap(lambda _: self.apply_preset()), names="value")
         self.mode_buttons.observe(wrap(lambda _: self.show_mode()), names="value")
         self.freeze_slider.observe(wrap(lambda _: self.show_freeze()), names="value")
         for control in (*self.techniques.controls, self.epochs, self.learning_rate):
@@ -91,6 +98,7 @@ class TransferPart:
         return {
             "source": self.source.selected,
             "task": self.task_text.value.strip(),
+            "data_root": self.source.data_root,
             "mode": mode,
             "freeze_depth": self.freeze_slider.value if mode == "parameter" else None,
             "per_class": self.per_class.value or None,
@@ -135,6 +143,26 @@ class TransferPart:
         self.results.record(run)
         self.results.update(select=run.name)
         self.worker.status.value = format_outcome(run)
+
+    def apply_preset(self) -> None:
+        """Fill both tasks (target here, source in the pretrain section) from the chosen preset, and for
+        the photo presets their epochs and labels per class; every box stays editable afterwards."""
+        name = self.preset_dropdown.value
+        if not name:
+            self.preset_info.value = ""
+            return
+        chosen = get_preset(name)
+        source, target = chosen.run_parameters(SOURCE), chosen.run_parameters(TARGET)
+        self.source.pretrain_task.value = source["task"]
+        self.source.pretrain_epochs.value = source.get("epochs", self.source.pretrain_epochs.value)
+        if "epochs" in source:  # a sized preset: its source budget too (0 = every example)
+            self.source.pretrain_per_class.value = source.get("per_class") or 0
+        self.epochs.value = target.get("epochs", self.epochs.value)
+        self.per_class.value = target.get("per_class", self.per_class.value)
+        self.task_text.value = target["task"]
+        needs_copy = " Without internet, set Data root to a CIFAR-10 folder copy." if "cifar" in name else ""
+        self.preset_info.value = muted(html.escape(f"{chosen.description} Sizes: {chosen.describe_sizes()}."
+                                                   f"{needs_copy}"))
 
     # -- display updates ------------------------------------------------------------------------
 

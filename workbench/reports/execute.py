@@ -49,11 +49,18 @@ class NotebookResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     error: dict[str, Any] | None = None
     files: dict[str, str] = field(default_factory=dict)
+    baseline: dict[str, Any] | None = None  # the comparison with --baseline (`reports.baseline.compare_report`)
+    reused: dict[str, Any] | None = None  # kept from the previous report, inputs unchanged (`reports.reuse`)
 
     @property
     def ok(self) -> bool:
         """True when the notebook ran to the end and its report was written."""
         return self.status == STATUS_OK
+
+    @property
+    def regressed(self) -> bool:
+        """True when a key figure got worse than the baseline's beyond noise (`reports.baseline`)."""
+        return bool(self.baseline and self.baseline.get("regressed"))
 
 
 def execute_report(plan: NotebookPlan, kernel: str, timeout: int, log_output: bool = True,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.formatting import format_cell, format_mean_sd, format_number, json_safe
+from workbench.reports.baseline import change_rows
 from workbench.reports.execute import NotebookResult
 from workbench.reports.html import format_table_html
 from workbench.reports.plan import INDEX_JSON_FILE, MANAGED_PARAMETERS, ReportPlan
@@ -31,6 +32,7 @@ section { border: 1px solid #d0d7de; border-radius: 6px; padding: 0.5em 1em 1em 
 .status { display: inline-block; padding: 0 0.5em; border-radius: 1em; font-size: 0.8em; color: white;
           vertical-align: middle; }
 .status-ok { background: #1a7f37; } .status-failed, .status-timed-out { background: #cf222e; }
+.status-regressed { background: #9a6700; }
 .error { background: #ffebe9; border-left: 4px solid #cf222e; padding: 0.4em 0.8em; white-space: pre-wrap;
          font-family: ui-monospace, monospace; font-size: 0.85em; }
 table { border-collapse: collapse; margin: 0.4em 0; font-size: 0.9em; }
@@ -89,6 +91,8 @@ def format_index_html(results: Sequence[NotebookResult], info: Mapping[str, Any]
     ]
     for note in info.get("notes", []):
         parts.append(f'<p class="meta">Note: {html.escape(note)}</p>')
+    if info.get("baseline"):
+        parts.append(_baseline_paragraph(info["baseline"]))
     for result in results:
         parts += _report_section(result)
     versions = [{"package": name, "version": version} for name, version in info["versions"].items()]
@@ -108,10 +112,11 @@ def _report_section(result: NotebookResult) -> list[str]:
     files = " · ".join(f'<a href="{html.escape(result.name)}/{html.escape(name)}">{label}</a>'
                        for label, name in (("executed notebook", result.files.get("notebook")),
                                            ("metrics.json", result.files.get("metrics"))) if name)
+    regressed = ' <span class="status status-regressed">regressed</span>' if result.regressed else ""
     parts = [f'<section id="{html.escape(result.name)}">',
-             f'<h2>{link} <span class="status {status_class}">{html.escape(result.status)}</span></h2>',
+             f'<h2>{link} <span class="status {status_class}">{html.escape(result.status)}</span>{regressed}</h2>',
              f'<p class="meta">{html.escape(result.name)}.ipynb · {result.seconds:.0f} s'
-             f'{" · " + files if files else ""}</p>']
+             f'{" · " + files if files else ""}{_kept_note(result)}</p>']
     if result.error:
         where = f"Failed in cell In [{result.error['cell']}]" if result.error.get("cell") else "Failed"
         code = f"\n\n{result.error['source']}" if result.error.get("source") else ""
@@ -120,11 +125,34 @@ def _report_section(result: NotebookResult) -> list[str]:
     figures = [{"key figure": name, "value": text} for name, text in flatten_metrics(result.metrics)]
     if figures:
         parts.append(format_table_html(figures))
+    if result.baseline:
+        changed = result.baseline.get("parameter_changes") or []
+        summary = "Change from the baseline" + (f" (parameters changed: {'; '.join(changed)})" if changed else "")
+        parts.append(f"<details{' open' if result.regressed else ''}><summary>{html.escape(summary)}</summary>"
+                     f"{format_table_html(change_rows(result.baseline))}</details>")
     parameters = [{"parameter": name, "value": value} for name, value in result.parameters.items()
                   if name not in MANAGED_PARAMETERS]
     parts.append(f"<details><summary>Parameters</summary>{format_table_html(parameters)}</details>")
     parts.append("</section>")
     return parts
+
+
+def _kept_note(result: NotebookResult) -> str:
+    """" · kept from the report of DATE (inputs unchanged)" for a notebook that did not run again."""
+    if not result.reused:
+        return ""
+    return f" · kept from the report of {html.escape(str(result.reused.get('generated') or '?'))} (inputs unchanged)"
+
+
+def _baseline_paragraph(check: Mapping[str, Any]) -> str:
+    """The index's line about the baseline: where it came from, what regressed, and the rule."""
+    regressed = check.get("regressed") or {}
+    verdict = ("regressions in " + "; ".join(f"{name} ({', '.join(figures)})" for name, figures in regressed.items())
+               if regressed else "no key figure regressed")
+    missing = f" Not in this set: {', '.join(check['missing'])}." if check.get("missing") else ""
+    return (f'<p class="meta">Compared with baseline {html.escape(str(check.get("index")))} (generated '
+            f'{html.escape(str(check.get("generated") or "?"))}): {html.escape(verdict)}.{html.escape(missing)} '
+            f'Rule: {html.escape(str(check.get("rule")))}.</p>')
 
 
 def write_index(plan: ReportPlan, results: Sequence[NotebookResult], info: Mapping[str, Any]) -> Path:
@@ -134,7 +162,8 @@ def write_index(plan: ReportPlan, results: Sequence[NotebookResult], info: Mappi
     record = {**info, "reports": [
         {"name": result.name, "title": result.title, "status": result.status, "seconds": result.seconds,
          "error": result.error, "files": {key: f"{result.name}/{name}" for key, name in result.files.items()},
-         "metrics": result.metrics, "parameters": result.parameters}
+         "metrics": result.metrics, "parameters": result.parameters, "baseline": result.baseline,
+         "reused": result.reused, "key": (info.get("notebook_keys") or {}).get(result.name)}
         for result in results]}
     (plan.output_dir / INDEX_JSON_FILE).write_text(json.dumps(json_safe(record), indent=2) + "\n")
     return plan.index_path

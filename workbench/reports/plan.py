@@ -22,6 +22,9 @@ CONFIG_KEYS = ("kernel", "timeout", "jobs", "warm_up", "output_dir", "parameters
 NOTEBOOK_KEYS = ("path", "after", "parameters", "quick")
 # Set by the runner for each notebook; the user moves the whole set with --output-dir instead.
 MANAGED_PARAMETERS = ("output_dir",)
+# Read by `workbench report` itself, not passed to the notebooks: `cache: false` (in the config's
+# `parameters`, -f or -p) trains every run, as --no-cache does (`workbench.run_cache`).
+REPORT_LEVEL_PARAMETERS = ("cache",)
 RUNS_FOLDER = "runs"
 METRICS_FILE = "metrics.json"
 INDEX_JSON_FILE = "index.json"  # index.html's machine-readable twin; also the times of the last run
@@ -30,6 +33,7 @@ INDEX_JSON_FILE = "index.json"  # index.html's machine-readable twin; also the t
 _RUN_CONFIG_FIELDS = {
     "epochs": "epochs", "source_epochs": "epochs", "per_class": "per_class", "source_per_class": "per_class",
     "learning_rate": "learning_rate", "batch_size": "batch_size", "freeze_depth": "freeze_depth",
+    "head_init": "head_init",
     "source_seed": "seed",
 }
 SWEEP_LIST_EXAMPLES = {"depths": "[0, 2, 4]", "budgets": "[1, 5, all]", "modes": "[structure, parameter]"}
@@ -75,6 +79,9 @@ class ReportPlan:
     notes: list[str] = field(default_factory=list)
     jobs: int = 1
     warm_up: str = ""
+    cache: bool = True
+    baseline: Any = None  # the `reports.baseline.Baseline` to compare with, read before the run
+
 
     @property
     def index_path(self) -> Path:
@@ -231,8 +238,13 @@ def plan_reports(
         after = [after] if isinstance(after, str) else [str(item) for item in after]
         plans.append(NotebookPlan(name, sources[name], root / name, after, final, notebook_title(sources[name])))
     jobs = check_jobs(config.get("jobs", 1), "`jobs:` in the report config")
+    layers = (config.get("parameters"), config.get("quick") if quick else None, user_values)
+    cache = merge_parameters(*layers).get("cache", True)
+    if not isinstance(cache, bool):
+        raise ReportError(f"Parameter cache={cache!r} is not true or false. Pass -p cache false (or --no-cache) to "
+                          "train every run, or leave it out to reuse finished runs.")
     return ReportPlan(config_path, root, kernel, timeout, quick, order_notebooks(plans), jobs=jobs,
-                      warm_up=str(config.get("warm_up") or ""))
+                      warm_up=str(config.get("warm_up") or ""), cache=cache)
 
 
 def _notebook_parameters(config: Mapping[str, Any], entry: Mapping[str, Any], user_values: Mapping[str, Any],
@@ -240,16 +252,38 @@ def _notebook_parameters(config: Mapping[str, Any], entry: Mapping[str, Any], us
     """One notebook's parameters, every layer merged, before keeping the names it declares."""
     name = Path(str(entry["path"])).stem
     layers = [config.get("parameters"), entry.get("parameters")]
+    # A preset (-p preset cifar-far) replaces the config's digit-sized tasks, epochs and budgets with
+    # its own; --quick, -f and -p still win over it.
+    layers.append(_preset_parameters(name, merge_parameters(*layers, user_values).get("preset")))
     if quick:
         layers += [config.get("quick"), entry.get("quick")]
     config_values = merge_parameters(*layers)
-    if "runs_dir" in config_values:  # paths in the config file are relative to the config file
-        config_values["runs_dir"] = str((base / str(config_values["runs_dir"])).resolve())
+    for key in ("runs_dir", "data_root"):  # paths in the config file are relative to the config file
+        if config_values.get(key) is not None:
+            config_values[key] = str((base / str(config_values[key])).resolve())
     values = merge_parameters(config_values, user_values)
     values.setdefault("runs_dir", str(root / RUNS_FOLDER))
     values["runs_dir"] = str(Path(str(values["runs_dir"])).expanduser().resolve())
+    if isinstance(values.get("data_root"), str) and values["data_root"].strip():
+        values["data_root"] = str(Path(values["data_root"].strip()).expanduser().resolve())
     values["output_dir"] = str(root / name)
     return values
+
+
+def _preset_parameters(notebook: str, preset: Any) -> dict[str, Any]:
+    """The notebook parameters a preset sets (`TaskPreset.report_parameters`); none for an empty name.
+
+    Raises:
+        ReportError: for an unknown preset, naming the notebook and listing the known presets.
+    """
+    from workbench.presets import get_preset
+
+    if preset is None or not str(preset).strip():
+        return {}
+    try:
+        return get_preset(preset).report_parameters()
+    except ConfigError as error:
+        raise ReportError(f"Notebook {notebook}: parameter preset={preset!r} is not usable: {error}") from None
 
 
 def check_output_dir(path: Path) -> None:
@@ -290,6 +324,8 @@ def _check_parameter_names(config: Mapping[str, Any], user_values: Mapping[str, 
                 for entry in config["notebooks"]]
     for where, values in sources:
         for name in values:
+            if name in REPORT_LEVEL_PARAMETERS:
+                continue
             if name in MANAGED_PARAMETERS:
                 raise ReportError(
                     f"Parameter {name!r} (from {where}) is set by `workbench report` for each notebook. "
@@ -309,8 +345,9 @@ def validate_parameters(notebook: str, values: Mapping[str, Any]) -> None:
         ReportError: naming the notebook, the parameter and the fix.
     """
     # TensorFlow-free imports: the report command starts its first kernel sooner without it.
-    from workbench.config import resolve_seeds
+    from workbench.config import check_cluster, resolve_seeds
     from workbench.data import parse_task
+    from workbench.data.local_copies import check_data_root
     from workbench.presets import get_preset
 
     for name, value in values.items():
@@ -325,8 +362,13 @@ def validate_parameters(notebook: str, values: Mapping[str, Any]) -> None:
                 RunConfig(**{_RUN_CONFIG_FIELDS[name]: value})
             elif name == "preset" and value not in (None, ""):
                 get_preset(value)
+            elif name == "data_root" and value is not None:
+                for task in (values.get("source_task"), values.get("target_task")):
+                    check_data_root(value, task)
             elif name in SWEEP_LIST_EXAMPLES and value is not None:
                 check_sweep_list(name, value)
+            elif name == "cluster":
+                check_cluster(value)
         except WorkbenchError as error:
             raise ReportError(f"Notebook {notebook}: parameter {name}={value!r} is not usable: {error}") from None
 

@@ -55,6 +55,7 @@ def run_notebooks(
     jobs: int = 1,
     log_output: bool = True,
     on_result: Callable[[NotebookResult], None] | None = None,
+    kept: Mapping[str, NotebookResult] | None = None,
 ) -> list[NotebookResult]:
     """Execute every notebook of the plan; a failure does not stop the others.
 
@@ -64,6 +65,14 @@ def run_notebooks(
     warm their kernels meanwhile (`workbench.reports.kernel`), so that they begin warm when their
     turn comes: the second core is otherwise idle while the first notebook (01) runs alone. Where
     several could start, the longest in the previous run goes first (`longest_first`).
+
+    Args:
+        plan: the checked plan.
+        jobs: notebooks run at once. Defaults to 1.
+        log_output: stream each notebook's progress and output to stderr. Defaults to True.
+        on_result: called with each result as it comes.
+        kept: results that stand without running (`reports.reuse`): their notebooks count as
+            finished from the start. Defaults to none.
 
     Returns:
         One result per notebook, in plan order.
@@ -76,9 +85,12 @@ def run_notebooks(
         if on_result:
             on_result(result)
 
-    if jobs <= 1:
+    for result in (kept or {}).values():
+        done(result)
+    if jobs <= 1 or len(results) == len(plan.notebooks):
         for notebook in plan.notebooks:
-            done(execute_report(notebook, plan.kernel, plan.timeout, log_output, cwd))
+            if notebook.name not in results:
+                done(execute_report(notebook, plan.kernel, plan.timeout, log_output, cwd))
         return [results[notebook.name] for notebook in plan.notebooks]
 
     # "spawn": a forked copy of a process that already runs threads (zmq, TensorFlow) can hang.
@@ -113,7 +125,8 @@ class _ParallelRun:
         self.signals = signals
         self.results = results
         self.done = done
-        self.pending = longest_first(plan.notebooks, previous_seconds(plan))
+        self.pending = [notebook for notebook in longest_first(plan.notebooks, previous_seconds(plan))
+                        if notebook.name not in results]
         self.waiting: list[NotebookPlan] = []
         self.running: dict[concurrent.futures.Future, NotebookPlan] = {}
 
