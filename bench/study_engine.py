@@ -127,13 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in differences.items():
         print(f"  {name}: largest test-accuracy difference from serial {value:.3g} "
               f"({', '.join(run for run in accuracies['serial'] if accuracies[name][run] != accuracies['serial'][run]) or 'none'})")
-    difference = max(differences.values(), default=float("nan"))
 
     overhead: dict[str, Any] = {}
     if not arguments.skip_overhead:
         overhead = measure_overhead(engines, source, scratch, arguments.jobs, arguments.overhead_runs)
 
-    figure = summarise(seconds, difference, overhead, arguments)
+    figure = summarise(seconds, differences, overhead, arguments)
     common.emit_result(figure, arguments.json)
     return 0
 
@@ -161,7 +160,7 @@ def measure_overhead(engines: dict[str, Any], source: Any, scratch: Path, jobs: 
     return {"per_run_seconds": per_run, "count": count, "cluster_start_seconds": startup}
 
 
-def summarise(seconds: dict[str, list[float]], difference: float, overhead: dict[str, Any],
+def summarise(seconds: dict[str, list[float]], differences: dict[str, float], overhead: dict[str, Any],
               arguments: argparse.Namespace) -> dict[str, Any]:
     """The figure: speed-up serial ÷ Dask, Dask ÷ pool (goal), overhead per run."""
     for name, values in seconds.items():
@@ -179,19 +178,20 @@ def summarise(seconds: dict[str, list[float]], difference: float, overhead: dict
         parts.append(f"old pool -j {arguments.jobs}: {pool_speed_up:.2f}x ({statistics.median(seconds['pool']):.0f} s)")
     if versus_pool is not None:
         parts.append(f"Dask / pool {versus_pool:.3f} (goal <= {GOAL})")
-    parts.append(f"largest test-accuracy difference from serial {difference:.2g}")
+    parts += [f"{name}'s largest test-accuracy difference from serial {value:.2g}" for name, value in differences.items()]
     if per_run:
         parts.append("trivially short runs: " + ", ".join(f"{name} {value:.2f} s/run" for name, value in per_run.items()))
         if "dask" in per_run and "serial" in per_run:
             parts.append(f"Dask overhead above serial {per_run['dask'] - per_run['serial']:+.2f} s/run "
                          f"(cluster start {overhead['cluster_start_seconds']:.1f} s per study)")
-    met = None if versus_pool is None else versus_pool <= GOAL
+    # Met: Dask is not slower than the pool it replaced, and trains the serial study's numbers.
+    met = None if versus_pool is None else versus_pool <= GOAL and differences.get("dask", 0.0) == 0.0
     text = "; ".join(parts) + f"; n={arguments.repeats} round(s)" + ("" if met is None else
                                                                        f"; {'met' if met else 'NOT met'}")
     return {"name": "study_engine", "value": None if speed_up is None else round(speed_up, 2), "unit": "x",
-            "goal": f"Dask / pool <= {GOAL}", "met": met, "text": text,
+            "goal": f"Dask / pool <= {GOAL}, accuracies equal to serial", "met": met, "text": text,
             "details": {"seconds": seconds, "speed_up": speed_up, "dask_over_pool": versus_pool,
-                        "pool_speed_up": pool_speed_up, "accuracy_difference": difference, "overhead": overhead,
+                        "pool_speed_up": pool_speed_up, "accuracy_differences": differences, "overhead": overhead,
                         "epochs": arguments.epochs, "jobs": arguments.jobs, "repeats": arguments.repeats}}
 
 
