@@ -26,7 +26,6 @@ import importlib
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -125,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     differences = {name: max(abs(values[run] - accuracies["serial"][run]) for run in accuracies["serial"])
                    for name, values in accuracies.items() if name != "serial" and "serial" in accuracies}
     for name, value in differences.items():
-        print(f"  {name}: largest test-accuracy difference from serial {value:.3g} "
-              f"({', '.join(run for run in accuracies['serial'] if accuracies[name][run] != accuracies['serial'][run]) or 'none'})")
+        differing = [run for run in accuracies["serial"] if accuracies[name][run] != accuracies["serial"][run]]
+        print(f"  {name}: largest test-accuracy difference from serial {value:.3g} ({', '.join(differing) or 'none'})")
 
     overhead: dict[str, Any] = {}
     if not arguments.skip_overhead:
@@ -178,9 +177,11 @@ def summarise(seconds: dict[str, list[float]], differences: dict[str, float], ov
         parts.append(f"old pool -j {arguments.jobs}: {pool_speed_up:.2f}x ({statistics.median(seconds['pool']):.0f} s)")
     if versus_pool is not None:
         parts.append(f"Dask / pool {versus_pool:.3f} (goal <= {GOAL})")
-    parts += [f"{name}'s largest test-accuracy difference from serial {value:.2g}" for name, value in differences.items()]
+    parts += [f"{name}'s largest test-accuracy difference from serial {value:.2g}"
+              for name, value in differences.items()]
     if per_run:
-        parts.append("trivially short runs: " + ", ".join(f"{name} {value:.2f} s/run" for name, value in per_run.items()))
+        parts.append("trivially short runs: "
+                     + ", ".join(f"{name} {value:.2f} s/run" for name, value in per_run.items()))
         if "dask" in per_run and "serial" in per_run:
             parts.append(f"Dask overhead above serial {per_run['dask'] - per_run['serial']:+.2f} s/run "
                          f"(cluster start {overhead['cluster_start_seconds']:.1f} s per study)")

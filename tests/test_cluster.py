@@ -182,7 +182,8 @@ def test_a_killed_worker_fails_its_run_with_the_reason_and_the_others_finish(das
                 return
 
     configs = [tiny_config(source_run, tmp_path, "long", per_class=20, epochs=300),
-               tiny_config(source_run, tmp_path, "short-a", seed=1), tiny_config(source_run, tmp_path, "short-b", seed=2)]
+               tiny_config(source_run, tmp_path, "short-a", seed=1),
+               tiny_config(source_run, tmp_path, "short-b", seed=2)]
     runs = train_runs(configs, cluster=dask_cluster.address, run_callbacks=lambda config: [
         Recording(config.name, [], on_epoch=kill_the_worker_of_the_long_run if config.name == "long" else None)])
 

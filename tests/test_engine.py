@@ -307,5 +307,6 @@ def test_failed_runs_are_listed_after_the_table_and_kept_apart_from_the_runs():
     runs = StudyRuns([None, None, None], failures, {0: "tcp://10.0.0.7:4000"})
     assert list(runs) == [None, None, None] and runs.failures == failures and runs.workers == {0: "tcp://10.0.0.7:4000"}
     assert format_failures([]) == []
-    assert format_failures(failures)[1:] == ["1 run(s) failed and are left out of the numbers above:",
-                                             "  sweep-parameter-s1: its worker tcp://10.0.0.7:4000 died while training it"]
+    assert format_failures(failures)[1:] == [
+        "1 run(s) failed and are left out of the numbers above:",
+        "  sweep-parameter-s1: its worker tcp://10.0.0.7:4000 died while training it"]

@@ -121,8 +121,9 @@ def worker_environment(gpus: list[str]) -> dict[str, str]:
     the cores) trained other numbers than the serial study (6 of 1,000 test images apart after five
     epochs on all labels, bench/study_engine.py); with the default pool they are the same numbers.
     The inter-op pool, which only runs independent operations side by side and leaves the sums
-    alone, gets one thread, so that N workers oversubscribe the cores less. With GPUs, TensorFlow grows its GPU memory as needed (two workers may share a GPU when `-j`
-    exceeds the GPUs) and each worker takes the GPU `gpu_assignment` gives it.
+    alone, gets one thread, so that N workers oversubscribe the cores less. With GPUs, TensorFlow
+    grows its GPU memory as needed (two workers may share a GPU when `-j` exceeds the GPUs) and
+    each worker takes the GPU `gpu_assignment` gives it.
 
     Args:
         gpus: the visible GPUs (`visible_gpus`).
