@@ -9,13 +9,15 @@ own peak resident memory (VmHWM) at the end:
   arrays are dropped, as `images = images / 255.0` drops them), the seed CNN, a plain `model.fit`
   with validation, the test set predicted;
 - workbench: `workbench.pretrain(task="cifar10")` with LiveCurves (no frontend): the dataset stays
-  uint8 until the tf.data pipeline, which scales batch by batch.
+  uint8, in one copy (the task's splits read their rows of it; the tf.data pipeline gathers each
+  batch from it in NumPy and scales batch by batch), evaluation included.
 
 Both train the same number of batches (`--steps`, then they stop, since the peak is reached when
 the data is set up and the first batches run, not later in an epoch; `--steps 0` trains a whole
-epoch). Rounds alternate A B …; the figure is the median ratio workbench / baseline. Goal: ≤ 0.5.
-A third process, the floor (TensorFlow, Keras and the seed CNN trained on one batch, no data
-set), shows how much of each peak the data accounts for.
+epoch). Rounds alternate A B …; the figure is the median ratio workbench / baseline. Goal: ≤ 0.3
+(issue #15). A third process, the floor (TensorFlow, Keras and the seed CNN trained on one batch,
+no data set: the runtime baseline), splits the workbench's peak into runtime baseline, data (the
+uint8 arrays, once) and the rest.
 
     .venv/bin/python bench/memory.py [--repeats 1] [--steps 100] [--train-images 50000]
 """
@@ -23,11 +25,12 @@ set), shows how much of each peak the data accounts for.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 
 import common
 
-GOAL = 0.5
+GOAL = 0.3
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,19 +61,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  round {repeat + 1} {side}: peak RSS {peak / 2**20:,.0f} MiB", flush=True)
     # The floor: TensorFlow, Keras and the compiled seed CNN trained on 32 images, with no data set.
     floor = common.peak_rss_of(common.python_command("memory.py", "--side=floor", *child_arguments))[0] / 2**20
-    print(f"  floor (TensorFlow, Keras, the seed CNN trained on one batch, no data set): {floor:,.0f} MiB; above it "
-          f"the workbench used {min(peaks['workbench']) - floor:,.0f} MiB and the baseline "
-          f"{min(peaks['baseline']) - floor:,.0f} MiB (raw uint8 data: "
-          f"{(arguments.train_images + arguments.test_images) * 32 * 32 * 3 / 2**20:,.0f} MiB)", flush=True)
+    data = (arguments.train_images + arguments.test_images) * 32 * 32 * 3 / 2**20
+    split = {"runtime_baseline": round(floor), "data": round(data),
+             "rest": round(statistics.median(peaks["workbench"]) - floor - data)}
+    print(f"  workbench peak split: runtime baseline {split['runtime_baseline']:,} MiB (TensorFlow, Keras, the seed "
+          f"CNN trained on one batch, no data set), data {split['data']:,} MiB (the uint8 arrays, once), the rest "
+          f"{split['rest']:,} MiB; the baseline used {statistics.median(peaks['baseline']) - floor:,.0f} MiB above "
+          "the runtime baseline", flush=True)
     ratio = common.median_ratio(peaks["workbench"], peaks["baseline"])
     met = ratio <= GOAL
     text = (f"peak RSS workbench / plain fit: median ratio {ratio:.3f} ({common.format_values(peaks['workbench'], 0)} "
-            f"vs {common.format_values(peaks['baseline'], 0)} MiB), n={arguments.repeats}; goal <= {GOAL}: "
-            f"{'met' if met else 'NOT met'}")
+            f"vs {common.format_values(peaks['baseline'], 0)} MiB; workbench = runtime baseline "
+            f"{split['runtime_baseline']:,} + data {split['data']:,} + rest {split['rest']:,} MiB), "
+            f"n={arguments.repeats}; goal <= {GOAL}: {'met' if met else 'NOT met'}")
     common.emit_result({
         "name": "memory", "value": round(ratio, 3), "unit": "ratio", "goal": f"<= {GOAL}", "met": met, "text": text,
-        "details": {"peak_mib": peaks, "floor_mib": round(floor), "train_images": arguments.train_images,
-                    "test_images": arguments.test_images,
+        "details": {"peak_mib": peaks, "floor_mib": round(floor), "split_mib": split,
+                    "train_images": arguments.train_images, "test_images": arguments.test_images,
                     "steps": arguments.steps, "data": origin},
     }, arguments.json)
     return 0

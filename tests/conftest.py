@@ -14,10 +14,16 @@ import pytest
 from workbench.fast_start import quiet_tensorflow_logs  # noqa: E402
 
 quiet_tensorflow_logs()  # CI logs without TensorFlow's C++ start-up lines, as the CLI prints none
-# Decoded image folders (`workbench.data.decoded_cache`) go to a folder of this test process, never
-# to the user's ~/.cache; subprocesses (the CLI, kernels, workers) inherit it. Removed at exit.
-os.environ["WORKBENCH_CACHE_DIR"] = tempfile.mkdtemp(prefix="workbench-test-cache-")
-atexit.register(shutil.rmtree, os.environ["WORKBENCH_CACHE_DIR"], ignore_errors=True)
+# Decoded image folders (`workbench.data.decoded_cache`) go to a folder of this test session, never
+# to the user's ~/.cache; subprocesses (the CLI, kernels, workers) inherit it. The process that
+# makes it removes it at exit. Under pytest-xdist the controller makes it before it starts the
+# workers, which inherit and share it: cifar10-mini is then decoded once per session (~17 s of
+# PNG decoding), not once per worker (writes are atomic, `decoded_cache.write_cached`).
+SESSION_CACHE_VARIABLE = "WORKBENCH_TEST_SESSION_CACHE_DIR"
+if not os.path.isdir(os.environ.get(SESSION_CACHE_VARIABLE, "")):
+    os.environ[SESSION_CACHE_VARIABLE] = tempfile.mkdtemp(prefix="workbench-test-cache-")
+    atexit.register(shutil.rmtree, os.environ[SESSION_CACHE_VARIABLE], ignore_errors=True)
+os.environ["WORKBENCH_CACHE_DIR"] = os.environ[SESSION_CACHE_VARIABLE]
 
 SHARED_CIFAR10_MINI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-mini"
 
@@ -30,6 +36,26 @@ def source_run(tmp_path_factory: pytest.TempPathFactory):
     runs_dir = tmp_path_factory.mktemp("source-runs")
     return workbench.pretrain(task="mnist-5k:0-4", per_class=100, epochs=2, name="source",
                               runs_dir=str(runs_dir), seed=0)
+
+
+@pytest.fixture(scope="session")
+def local_dask_cluster():
+    """The scheduler address of an embedded two-worker cluster, started once per session.
+
+    It is `workbench.cluster`'s own LocalCluster (what `-j 2` starts: one thread per worker, the
+    same worker environment), so a study sent to it with `cluster=ADDRESS` trains as under `-j 2`
+    without two more TensorFlow processes starting for every test (tens of seconds on two cores).
+    `test_engine.py` keeps `-j 2` itself: in-process, and from the command line with Ctrl-C.
+    Under pytest-xdist each worker that runs such a test starts one (`--dist loadgroup`, which
+    would keep them on one worker, does not group on pytest 9 with pytest-xdist 3.8).
+    """
+    from workbench.cluster import _start_local_cluster
+
+    cluster = _start_local_cluster(2)
+    try:
+        yield cluster.scheduler_address
+    finally:
+        cluster.close(timeout=30)
 
 
 @pytest.fixture

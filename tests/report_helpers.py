@@ -29,12 +29,14 @@ import pytest
 REPOSITORY = Path(__file__).resolve().parents[1]
 REPORT_CONFIG = REPOSITORY / "reports" / "config.yaml"
 REPORT_NOTEBOOKS = (
-    "01_pretrain_source", "02_transfer_modes", "03_freeze_depth", "04_label_budget", "05_transferability")
+    "01_pretrain_source", "02_transfer_modes", "03_freeze_depth", "04_label_budget", "05_transferability",
+    "06_structure")
 # Figures each report shows: 01 curves, confusion matrix, samples; 02 curves, bars, paired differences,
 # two weight reports; 03 and 04 the sweep curve and its difference from structure; 05 the scores per
-# block, two verification scatters, the drift heatmap and the CKA curves.
+# block, two verification scatters, the drift heatmap and the CKA curves; 06 bars, paired differences and
+# two weight reports.
 EXPECTED_FIGURES = {"01_pretrain_source": 3, "02_transfer_modes": 5, "03_freeze_depth": 2, "04_label_budget": 2,
-                    "05_transferability": 5}
+                    "05_transferability": 5, "06_structure": 4}
 # The config's `quick` values for the sweeps (one seed), which the tests check the figures against.
 QUICK_DEPTHS = [1, 4]
 QUICK_BUDGETS = [1, 2]

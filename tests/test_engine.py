@@ -81,12 +81,12 @@ def test_jobs_2_on_a_local_dask_cluster_gives_the_serial_comparison_and_replays_
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_stop_reaches_the_dask_workers_and_no_further_run_starts(source_run, runs_dir):
-    stop = threading.Event()
+def test_stop_reaches_the_dask_workers_and_no_further_run_starts(source_run, runs_dir, local_dask_cluster):
+    stop = threading.Event()  # the runs go to the session's embedded two-worker cluster, the one -j 2 starts
     configs = [config_from_mapping({"source": str(source_run.path), "task": "mnist-5k:5-9", "per_class": 20,
                                     "epochs": 200, "seed": seed, "runs_dir": str(runs_dir),
                                     "name": f"long-s{seed}"}, kind="transfer") for seed in range(3)]
-    runs = train_runs(configs, jobs=2, stop_event=stop,
+    runs = train_runs(configs, cluster=local_dask_cluster, stop_event=stop,
                       run_callbacks=lambda config: [RecordingCallback(config.name, [], on_epoch=stop.set)])
 
     started = [run for run in runs if run is not None]

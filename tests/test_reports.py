@@ -101,7 +101,7 @@ def test_dependent_notebook_starts_after_its_prerequisite_even_with_two_jobs(qui
         return nbformat.read(path, as_version=4).metadata.papermill
 
     source_run = quick_reports.output_dir / "runs" / "source"
-    for name in ("02_transfer_modes", "03_freeze_depth", "04_label_budget", "05_transferability"):
+    for name in ("02_transfer_modes", "03_freeze_depth", "04_label_budget", "05_transferability", "06_structure"):
         assert papermill_times(name)["start_time"] >= papermill_times("01_pretrain_source")["end_time"]
         assert f"Using source run {source_run} " in quick_reports.html(name)  # reused 01's run
 
@@ -116,7 +116,7 @@ def test_html_report_carries_its_figures_as_plotly_data(quick_reports, name):
     trace_types = {trace.get("type") for traces in figures for trace in traces}
     expected_types = {"01_pretrain_source": {"scatter", "heatmap", "image"}, "02_transfer_modes": {"scatter", "bar"},
                       "03_freeze_depth": {"scatter"}, "04_label_budget": {"scatter"},
-                      "05_transferability": {"bar", "scatter", "heatmap"}}
+                      "05_transferability": {"bar", "scatter", "heatmap"}, "06_structure": {"bar", "scatter"}}
     assert expected_types[name] <= trace_types
     # plotly.js itself: inline, exactly once, ahead of the figures that need it.
     assert page.count("* plotly.js v") == 1
@@ -275,6 +275,8 @@ def test_report_notebooks_are_thin_parameterised_and_committed_without_outputs(n
         "03_freeze_depth": {"preset", "per_class", "epochs", "seeds", "depths", "include_fine_tuned", "source_run"},
         "04_label_budget": {"preset", "budgets", "modes", "epochs", "seeds", "freeze_depth", "source_run"},
         "05_transferability": {"per_class", "epochs", "seeds", "depths", "source_run"},
+        "06_structure": {"preset", "per_class", "epochs", "seeds", "freeze_depth", "cut_edits", "widen_edits",
+                         "source_run"},
     }[name]
     assert required <= declared
 

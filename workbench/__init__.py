@@ -24,6 +24,7 @@ _LAZY = {
     "pretrain": "workbench.api",
     "transfer": "workbench.api",
     "compare": "workbench.api",
+    "compare_structures": "workbench.api",
     "sweep_depth": "workbench.api",
     "sweep_budget": "workbench.api",
     "lr_find": "workbench.api",

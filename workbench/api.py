@@ -7,8 +7,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from workbench.config import config_from_mapping
-from workbench.experiments import DEFAULT_COMPARE_MODES, Comparison, run_comparison
+from workbench.experiments import DEFAULT_COMPARE_MODES, Comparison, VariantComparison, run_comparison
 from workbench.runs import Run
+from workbench.structure_study import DEFAULT_CUT_EDITS, DEFAULT_WIDEN_EDITS
 from workbench.sweeps import Sweep, sweep_freeze_depth, sweep_label_budget
 
 
@@ -38,7 +39,9 @@ def transfer(callbacks: Sequence[Any] = (), stop_event: threading.Event | None =
         callbacks: extra Keras callbacks.
         stop_event: set it to stop training after the current batch (the run is kept, "stopped").
         **parameters: any `RunConfig` field, and `preset` (its target task, epochs and budget fill
-            in what is not given); `source` is required.
+            in what is not given); `source` is required. `edits="cut conv2; add dense 128"` (or a
+            list of items) adapts the source's architecture first, `grow_noise` adds noise to
+            Net2Net-grown weights (`workbench.structure`).
 
     Returns:
         The saved run.
@@ -71,14 +74,64 @@ def compare(
             worker processes; callbacks then see epoch events only. Defaults to 1.
         cluster: a Dask scheduler address (`tcp://HOST:8786`) to train the runs on, "local", or
             None for the WORKBENCH_CLUSTER environment variable. Defaults to None.
-        **parameters: any `RunConfig` field (source, task, per_class, epochs, freeze_depth, …),
-            and `preset`; `name` becomes the prefix of the run names.
+        **parameters: any `RunConfig` field (source, task, per_class, epochs, freeze_depth, …,
+            `edits`: every mode then transfers into the same edited architecture), and `preset`;
+            `name` becomes the prefix of the run names.
 
     Returns:
         The comparison; `.format_table()` prints it, `.rows()` gives mean, sd and n per mode.
     """
     base = config_from_mapping({**parameters, "mode": "parameter"}, kind="transfer")
     return run_comparison(base, seeds, modes, run_callbacks, on_run_done, stop_event, jobs, cluster)
+
+
+def compare_structures(
+    seeds: int | Sequence[int] = 3,
+    cut_edits: str | None = DEFAULT_CUT_EDITS,
+    widen_edits: str | None = DEFAULT_WIDEN_EDITS,
+    grow_noise: float = 0.0,
+    run_callbacks: Callable[[Any], Sequence[Any]] | None = None,
+    on_run_done: Callable[[Run], None] | None = None,
+    stop_event: threading.Event | None = None,
+    jobs: int = 1,
+    cluster: str | None = None,
+    **parameters: Any,
+) -> VariantComparison:
+    """Carry the source's architecture four ways on identical splits for each seed: fresh weights
+    (the baseline), plain parameter transfer, cut-and-new-top and a widened (Net2Net) transfer, e.g.
+    `compare_structures(source="runs/source", task="mnist-5k:5-9", per_class=5, seeds=3, epochs=10)`.
+
+    Args:
+        seeds: a count (0..n-1) or a list of seeds. Defaults to 3.
+        cut_edits: the cut-and-new-top arm's structure edits; "" leaves the arm out. Defaults to
+            "cut conv2; add dense 64".
+        widen_edits: the widened arm's edits; "" leaves the arm out. Defaults to "widen dense1 to 128".
+        grow_noise: the widened arm's Net2Net noise (0 keeps the function exactly). Defaults to 0.0.
+        run_callbacks, on_run_done, stop_event: progress hooks and a stop flag.
+        jobs: runs trained at once on this machine (an embedded Dask cluster). Defaults to 1.
+        cluster: a Dask scheduler address, "local", or None for WORKBENCH_CLUSTER. Defaults to None.
+        **parameters: any `RunConfig` field (source, task, per_class, epochs, freeze_depth for the
+            three parameter-transfer arms, ...) but `edits` and `grow_noise`, which each arm sets,
+            and `preset`; `name` becomes the prefix of the run names.
+
+    Returns:
+        The comparison (`experiments.VariantComparison`); `.format_table()` prints it, with each
+        arm's paired difference from the fresh-weights baseline.
+
+    Raises:
+        ConfigError: a bad parameter, or an edit the source network cannot take, before any training.
+    """
+    from workbench.errors import ConfigError
+    from workbench.structure_study import run_structure_study
+
+    given = sorted(name for name in parameters if str(name).replace("-", "_") in ("edits", "grow_noise"))
+    if given:
+        raise ConfigError(f"compare_structures sets each arm's structure edits itself, so {', '.join(given)} cannot "
+                          "be given. Pass cut_edits=\"cut conv2; add dense 64\" and "
+                          "widen_edits=\"widen dense1 to 128\" (and grow_noise=) instead.")
+    base = config_from_mapping({**parameters, "mode": "parameter"}, kind="transfer")
+    return run_structure_study(base, seeds, base.freeze_depth, cut_edits, widen_edits, grow_noise, run_callbacks,
+                               on_run_done, stop_event, jobs, cluster)
 
 
 def sweep_depth(

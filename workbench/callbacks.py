@@ -86,6 +86,29 @@ class StopOnEvent(keras.callbacks.Callback):
             self.stopped = True
 
 
+class PipelineEpoch(keras.callbacks.Callback):
+    """Tells a one-epoch training pipeline which epoch it is reading (`data.pipelines.epoch_batches`).
+
+    Keras starts a new iterator over the training data at every epoch when `fit` gets no
+    `steps_per_epoch`; the pipeline reads `variable` then, so epoch e is read in epoch e's
+    (seed, e) order, as in one stream of every epoch back to back. Needed where a call into the
+    traced train function runs several steps (`steps_per_execution`): it must stop at its epoch's
+    end, which a stream of every epoch would not give it.
+
+    Args:
+        first_epoch: the epoch training starts at (a resumed run starts later). Defaults to 0.
+    """
+
+    def __init__(self, first_epoch: int = 0) -> None:
+        import tensorflow as tf
+
+        super().__init__()
+        self.variable = tf.Variable(first_epoch, dtype=tf.int64, trainable=False, name="pipeline_epoch")
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.variable.assign(epoch)
+
+
 class NanGuard(keras.callbacks.Callback):
     """Stops training when the loss becomes NaN or infinite and puts back the last good weights.
 
@@ -113,6 +136,9 @@ class NanGuard(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is None or math.isfinite(float(loss)) or self.reason:
             return
+        # With several steps per call Keras reports each call's last batch: past the epoch's end
+        # for a short last call.
+        batch = min(batch, ((self.params or {}).get("steps") or batch + 1) - 1)
         self.reason = (f"the training loss became {float(loss)} at epoch {self._epoch + 1}, batch {batch + 1}; "
                        f"the weights were restored to the end of epoch {self._good_epoch}. Lower the learning "
                        "rate (try `workbench lr-find`) and train again")
@@ -345,8 +371,11 @@ class LiveCurves(keras.callbacks.Callback):
         self._batches_in_epoch = 0
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self._batches_in_epoch = batch + 1
-        if self.every_n_batches is None or (batch + 1) % self.every_n_batches or not self._steps:
+        done_before, self._batches_in_epoch = self._batches_in_epoch, batch + 1
+        # A point whenever a multiple of N was passed: with steps_per_execution k > 1 Keras calls
+        # this once per k batches (batch = k-1, 2k-1, ...), so `batch + 1` may step over it.
+        every = self.every_n_batches
+        if every is None or not self._steps or (batch + 1) // every == done_before // every:
             return
         position = self._epoch + min(1.0, (batch + 1) / self._steps)
         for key in ("accuracy", "loss"):

@@ -109,6 +109,13 @@ class RunConfig:
             None downloads through keras.datasets. Defaults to None.
         cache: reuse a finished run with the same settings, source run, data and engine versions
             instead of training (`workbench.run_cache`); False always trains. Defaults to True.
+        edits: structure edits applied to the source's architecture (transfer only), e.g.
+            "cut conv2; add dense 128" or "widen dense1 to 128; deepen after conv2" (the forms are
+            `workbench.structure.EDIT_FORMS`); a list of items is joined. Stored as the canonical
+            text; "" transfers the source's own architecture. Defaults to "".
+        grow_noise: Net2Net growth (widen, deepen): the standard deviation of the noise added to
+            the grown weights, relative to their standard deviation, to break the symmetry of
+            replicated units; 0 keeps the source's function exactly. Defaults to 0.
     """
 
     kind: str = "pretrain"
@@ -142,6 +149,8 @@ class RunConfig:
     precision: str = "float32"
     cache: bool = True
     data_root: str | None = None
+    edits: str = ""
+    grow_noise: float = 0.0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -176,6 +185,7 @@ class RunConfig:
             "validation_split", self.validation_split, low=0.0, high=0.9, low_inclusive=True
         )
         self._validate_techniques()
+        self._validate_edits()
         from workbench.data.local_copies import check_data_root  # the layout of a copy is the data's concern
 
         self.data_root = check_data_root(self.data_root, self.task)
@@ -238,10 +248,35 @@ class RunConfig:
                 "--augment none --batchnorm frozen, or --cache-features auto."
             )
 
+    def _validate_edits(self) -> None:
+        from workbench.structure.spec import format_edits, parse_edits  # pure: no TensorFlow
+
+        self.edits = format_edits(parse_edits(self.edits))
+        self.grow_noise = _check_float("grow_noise", self.grow_noise, low=0.0, high=1.0, low_inclusive=True)
+        chosen = [f"{name}={value!r}" for name, value, default in (("edits", self.edits, ""),
+                                                                  ("grow_noise", self.grow_noise, 0.0))
+                  if value != default]
+        if self.cache_features == "on" and self._edits_add_layers():
+            raise ConfigError(f"cache_features='on' with edits={self.edits!r}: the added or resized layers below the "
+                              "head train in feature transfer too, so there are no fixed features to cache. Use "
+                              "--cache-features auto, or edits without add, hidden and input.")
+        if chosen and self.kind != "transfer":
+            verb, them = ("change", "them") if len(chosen) > 1 else ("changes", "it")
+            raise ConfigError(f"{' and '.join(chosen)} {verb} a source's architecture, so only a transfer run takes "
+                              f"{them}, not kind={self.kind!r}. Use `workbench transfer --source runs/NAME --edit "
+                              f"...`, or leave {them} out.")
+
     def uses_feature_cache(self) -> bool:
         """Whether this run trains its head on cached features (feature mode, no augmentation)."""
         return (self.kind == "transfer" and self.mode == "feature" and self.augment == "none"
-                and self.batchnorm == "frozen" and self.cache_features != "off")
+                and self.batchnorm == "frozen" and self.cache_features != "off" and not self._edits_add_layers())
+
+    def _edits_add_layers(self) -> bool:
+        """Whether the edits may put fresh layers below the head (add, hidden, input), which feature
+        transfer trains too, so the outputs below the head are not fixed features to cache."""
+        from workbench.structure.spec import parse_edits
+
+        return any(edit.kind in ("add", "hidden", "input") for edit in parse_edits(self.edits))
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict of every field (tuples become lists)."""

@@ -92,11 +92,16 @@ class FineTuningPlan:
         self.log.append({"epoch": epoch + 1, "freeze_depth": stage.freeze_depth, "learning_rate": learning_rate,
                          "block_learning_rates": {block.name: rate for block, rate in zip(self.blocks, rates)}})
 
-    def compile_model(self) -> None:
-        """Compile with the plan's optimizer: logits out, sparse labels in."""
+    def compile_model(self, steps_per_execution: int = 1) -> None:
+        """Compile with the plan's optimizer: logits out, sparse labels in.
+
+        Args:
+            steps_per_execution: training steps per call into the traced function
+                (`steps_per_execution_for`). Defaults to 1.
+        """
         self.model.compile(optimizer=self.optimizer,
                            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                           metrics=["accuracy"])
+                           metrics=["accuracy"], steps_per_execution=steps_per_execution)
 
     def callback(self) -> Any:
         """A callback that switches stages at their first epoch (None for a single stage)."""
@@ -152,8 +157,6 @@ def fit_head_on_cached_features(
     Returns:
         The head model, trained.
     """
-    import tensorflow as tf
-
     head = model.get_layer("head")
     extractor = keras.Model(model.input, head.input)
     cached = {}
@@ -169,16 +172,11 @@ def fit_head_on_cached_features(
     head_model.get_layer("head").set_weights(head.get_weights())
     features, labels = cached["train"]
     steps = steps_per_epoch(len(labels), batch_size)
-    # A head step costs microseconds, so Keras' per-step Python overhead would dominate: run up to
-    # 32 steps per call, a divisor of the epoch's steps (a call would otherwise run on into the
-    # next epoch of the stream). The batches are the same; callbacks see every n-th batch end.
-    # Under a tf.distribute strategy (this is called in its scope) Keras 3 fails with more than
-    # one step per call ("You must feed a value for placeholder tensor", keras-team/keras#19246).
-    steps_per_execution = 1 if tf.distribute.has_strategy() else max(
-        divisor for divisor in range(1, 33) if steps % divisor == 0)
+    # A head step costs microseconds, so Keras' per-step Python overhead would dominate: up to 32
+    # steps per call, a divisor of the epoch's steps (the stream below holds every epoch).
     head_model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
-                       steps_per_execution=steps_per_execution)
+                       steps_per_execution=steps_per_execution_for(steps, limit=32, divide_epoch=True))
     # The same (seed, epoch) orders as the image pipeline, so cached and uncached runs see the
     # same batches in the same order.
     train = shard_by_data(epoch_batches((features, labels), batch_size, shuffle=True, seed=seed, epochs=epochs))
@@ -190,6 +188,68 @@ def fit_head_on_cached_features(
                    verbose=0, callbacks=list(callbacks))
     head.set_weights(head_model.get_layer("head").get_weights())
     return head_model
+
+
+MAX_STEPS_PER_EXECUTION = 8
+
+
+def steps_per_execution_for(steps: int, limit: int = MAX_STEPS_PER_EXECUTION, divide_epoch: bool = False) -> int:
+    """How many training steps one call into Keras' traced train function runs (`steps_per_execution`).
+
+    Each call costs Keras' per-step Python (the loop, callbacks, turning the logs into numbers), a
+    few milliseconds on a CPU, a fifth of a batch-32 step of the seed CNN: running k steps per call
+    in a `tf.while_loop` saves most of it. The steps are the very same (same batches, same order,
+    same updates), so the weights and metrics are too (`tests/test_training_speed_paths.py`); what
+    changes is that batch callbacks (Stop, the NaN guard, LiveCurves' batch points) run at every
+    k-th batch instead of every one, and that a call must not run on into the next epoch (the
+    training pipeline starts an iterator per epoch, `callbacks.PipelineEpoch`). Hence:
+
+    - an epoch has at least 4 calls (k ≤ steps / 4), so Stop still lands inside an epoch, within
+      a quarter of it at most;
+    - k ≤ `limit`: 8 steps of batch 32 take about a tenth of a second here, which is how late a
+      Stop may come;
+    - epochs of fewer than 16 steps (tiny label budgets, where tracing and evaluation cost more
+      than the steps) keep one step per call, so batch callbacks still see every batch there;
+    - with `divide_epoch` (the cached-feature head, whose steps cost microseconds and whose
+      stream holds every epoch back to back): the largest divisor of the epoch's steps up to
+      `limit`, a whole epoch per call at most;
+    - 1 under a tf.distribute strategy: Keras 3 fails there with more than one step per call ("You
+      must feed a value for placeholder tensor", keras-team/keras#19246).
+
+    Args:
+        steps: training steps per epoch.
+        limit: the most steps per call. Defaults to `MAX_STEPS_PER_EXECUTION` (8).
+        divide_epoch: the largest divisor of `steps` up to `limit` instead. Defaults to False.
+    """
+    import tensorflow as tf
+
+    if tf.distribute.has_strategy():
+        return 1
+    if divide_epoch:
+        return max(divisor for divisor in range(1, limit + 1) if steps % divisor == 0)
+    chosen = min(limit, steps // 4)
+    return chosen if chosen >= 4 else 1
+
+
+def predict_step_by_step(model: Any, dataset: Any) -> np.ndarray:
+    """`model.predict(dataset)` with one batch per call, whatever the model's `steps_per_execution`.
+
+    Keras' predict runs k steps per call by tracing k copies of the model into one function (and a
+    second function for a shorter last call), where fit and evaluate loop over one copy: on a
+    model compiled with k > 1 a single prediction pass would trace up to 2k forward passes. The
+    one-step function is kept on the model, so the next pass (or run, with a lent traced model)
+    reuses it; the outputs are the same as k=1's.
+    """
+    steps = model.steps_per_execution
+    if steps == 1:
+        return model.predict(dataset, verbose=0)
+    compiled_function = model.predict_function
+    model.steps_per_execution, model.predict_function = 1, getattr(model, "_one_step_predict_function", None)
+    try:
+        return model.predict(dataset, verbose=0)
+    finally:
+        model._one_step_predict_function = model.predict_function
+        model.steps_per_execution, model.predict_function = steps, compiled_function
 
 
 def find_learning_rate(

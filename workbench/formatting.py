@@ -54,6 +54,20 @@ def format_number(value: Any, digits: int = 3, signed: bool = False) -> str:
     return f"{number:+.{digits}f}" if signed else f"{number:.{digits}f}"
 
 
+def format_scientific(value: Any, digits: int = 1) -> str:
+    """A number that may be tiny in scientific notation ("2.4e-06", "0" for exactly zero); "n/a"
+    when it is missing or not finite. For float round-off, e.g. a logit difference.
+
+    Args:
+        value: the number.
+        digits: decimals of the mantissa. Defaults to 1.
+    """
+    number = to_float(value)
+    if not math.isfinite(number):
+        return NOT_AVAILABLE
+    return "0" if number == 0 else f"{number:.{digits}e}"
+
+
 def format_mean_sd(summary: Mapping[str, Any], signed: bool = False, with_n: bool = True, digits: int = 3) -> str:
     """`{"mean", "sd", "n"}` as text: "0.812 ± 0.020 (n=3)"; "n/a (n=0)" when nothing was measured.
 

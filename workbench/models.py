@@ -9,6 +9,7 @@ the first n blocks. The head is always the last block and always trains.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from keras import layers, ops
 from workbench.errors import ModelError
 
 HEAD_BLOCK = "head"
+# Blocks that structure edits add: `add1`, `deep1`, … (layers `add1_dense`, `deep1_conv`).
+EDIT_BLOCK_PREFIX = re.compile(r"^((?:add|deep)\d+)_")
 SEED_CNN_BLOCKS = ("conv1", "conv2", "conv3", "dense1", HEAD_BLOCK)
 # MobileNetV2's inverted-residual blocks grouped into its stages (a stage ends where the output
 # resolution or width changes), so freeze depth moves in meaningful steps.
@@ -164,8 +167,10 @@ class CaffePreprocess(keras.layers.Layer):
 def model_blocks(model: Any) -> list[Block]:
     """Group a workbench model's layers into its ordered, named blocks.
 
-    The seed CNN's layers are named `<block>_<part>`; backbones are grouped into stages by their
-    Keras layer-name prefixes; `head_pool` and `head` form the head block.
+    The seed CNN's layers are named `<block>_<part>` (the input belongs to the first block);
+    backbones are grouped into stages by their Keras layer-name prefixes; `head_pool` and `head`
+    form the head block. Blocks that structure edits add (`add1_dense`, `deep1_conv`, …; see
+    `workbench.structure`) are blocks of their own, in the order their layers come.
 
     Raises:
         ModelError: for a model the workbench did not build.
@@ -177,25 +182,39 @@ def model_blocks(model: Any) -> list[Block]:
             "Build models with workbench.models.build_model or `workbench pretrain`."
         )
     if model.name == "seed_cnn":
-        plan = [("conv1", ("input", "conv1_"))] + [(block, (f"{block}_",)) for block in SEED_CNN_BLOCKS[1:-1]]
+        plan = None
     elif model.name == "mobilenet_v2":
         plan = list(MOBILENET_V2_STAGES)
     elif model.name == "resnet50":
         plan = list(RESNET50_STAGES)
     else:
         raise ModelError(f"No block plan for model {model.name!r}. Known: seed_cnn, mobilenet_v2, resnet50.")
-    plan = plan + [(HEAD_BLOCK, ("head_pool", HEAD_BLOCK))]
-    grouped: dict[str, list[str]] = {name: [] for name, _ in plan}
-    current = plan[0][0]
+    grouped: dict[str, list[str]] = {}
+    waiting: list[str] = []  # the seed CNN's input, until the first block's name is known
+    current = plan[0][0] if plan else None
     for layer_name in names:
-        for block_name, prefixes in plan:
-            if any(layer_name == prefix or layer_name.startswith(prefix) for prefix in prefixes):
-                current = block_name
-                break
+        current = _block_of_layer(layer_name, plan) or current
+        if current is None:
+            waiting.append(layer_name)
+            continue
         # Layers without a recognised prefix (e.g. MobileNet's `block_2_add`, caught above, or
         # padding layers) belong to the block they follow.
-        grouped[current].append(layer_name)
-    return [Block(name, tuple(layer_names)) for name, layer_names in grouped.items() if layer_names]
+        grouped.setdefault(current, []).extend([*waiting, layer_name])
+        waiting = []
+    return [Block(name, tuple(layer_names)) for name, layer_names in grouped.items()]
+
+
+def _block_of_layer(layer_name: str, plan: list[tuple[str, tuple[str, ...]]] | None) -> str | None:
+    """The block a layer name starts or continues; None when its name does not say."""
+    if layer_name == HEAD_BLOCK or layer_name.startswith(f"{HEAD_BLOCK}_"):
+        return HEAD_BLOCK
+    edit_block = EDIT_BLOCK_PREFIX.match(layer_name)
+    if edit_block:
+        return edit_block.group(1)
+    if plan is None:
+        return layer_name.split("_", 1)[0] if "_" in layer_name else None
+    return next((block_name for block_name, prefixes in plan
+                 if any(layer_name == prefix or layer_name.startswith(prefix) for prefix in prefixes)), None)
 
 
 def architecture_of(model: Any) -> str:

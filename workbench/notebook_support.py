@@ -55,6 +55,15 @@ from workbench.sweeps import (  # noqa: F401 - re-exported: the notebooks call t
     depth_sweep_metrics,
 )
 from workbench.findings import difference_clause, verdict  # noqa: F401 - re-exported for notebooks
+from workbench.structure_study import (  # noqa: F401 - re-exported: the notebooks call them as support.*
+    CUT_ARM,
+    WIDENED_ARM,
+    parameter_arm,
+    structure_study_metrics,
+    transfer_summary_rows,
+    variant_difference_rows,
+    variant_rows,
+)
 
 # Before TensorFlow loads (nothing here imports it at import time, so notebooks that only draw
 # figures start fast): its C++ start-up logging would otherwise land in reports.
@@ -417,29 +426,62 @@ def print_sweep_run(run: Run, sweep: Any) -> None:
           flush=True)
 
 
+# ------------------------------------------------------------------------------------------------
+# The structure study (report 06)
+# ------------------------------------------------------------------------------------------------
 
 
+def print_arm_run(run: Run) -> None:
+    """`on_run_done` for `workbench.compare_structures`: one line per finished run, named by its arm."""
+    from workbench.run_cache import reuse_note
+
+    summary = run.summary()
+    print(f"{run.name}: test accuracy {summary['test_accuracy']:.3f} ({_epochs(summary['epochs'])}, "
+          f"{summary['seconds']:.1f} s, {summary['status']}){reuse_note(run)}", flush=True)
 
 
+def describe_structure_study(comparison: Any, reference: str, preservation: Mapping[str, Any] | None = None) -> Any:
+    """Markdown: each arm against fresh weights, each edited arm against `reference` (plain parameter
+    transfer), and the function-preservation check (`workbench.findings.describe_structure_study`)."""
+    return markdown(findings.describe_structure_study(comparison, reference, preservation))
 
 
+def check_function_preservation(source: Run, edits: str | None, task: str, grow_noise: float = 0.0,
+                                data_root: str | None = None) -> dict[str, Any] | None:
+    """`structure_study.function_preservation` of the widened arm's edits on the target's test
+    images; None when `edits` is empty (the arm was left out)."""
+    from workbench.structure_study import function_preservation
+
+    if not edits:
+        return None
+    return function_preservation(source, edits, task, grow_noise, data_root=data_root)
 
 
+def preservation_rows(check: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The function-preservation check as one table row (none without a check)."""
+    from workbench.formatting import format_scientific
+
+    if check is None:
+        return []
+    return [{"edits": check["edits"], "grow noise": check["grow_noise"], "target test images": check["images"],
+             "max |logit difference|": format_scientific(check["max_abs_logit_difference"]),
+             "largest source logit": check["max_abs_logit"], "grown layers": check["grown_layers"] or "—"}]
 
 
+def plot_arm_transfer_report(comparison: Any, arm: str) -> Any:
+    """`figures.plot_transfer_report` for the first run of one arm of a `VariantComparison`, titled
+    with the arm, its edits and seed; layers the edits cut are left out of the bars (they are not
+    in the new model; `transfer_summary_rows` counts them).
 
+    Returns:
+        The figure, or an empty figure saying that the arm has no run.
+    """
+    from workbench.figures import empty_figure, plot_transfer_report
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
+    runs = comparison.runs_by_arm.get(arm, [])
+    if not runs or not runs[0].transfer_report:
+        return empty_figure(f"No run of {arm} to report on", title="Weight transfer")
+    report = runs[0].transfer_report
+    edits = f" ({report['edits']})" if report.get("edits") else ""
+    kept = {**report, "layers": [row for row in report.get("layers", []) if row.get("edit") != "cut"]}
+    return plot_transfer_report(kept, heading=f"{arm}{edits}, seed {runs[0].config.get('seed')}")

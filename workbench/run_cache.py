@@ -63,8 +63,8 @@ IGNORED_FIELDS = ("name", "runs_dir", "overwrite", "cache", "source")
 # A transfer run takes its architecture and input shape from the source model, whatever these say.
 SOURCE_DECIDED_FIELDS = ("model", "weights", "input_shape")
 # The modules on the path config → data → model → transfer → training (paths under workbench/).
-ENGINE_MODULES = ("data", "models.py", "transfer_modes.py", "fine_tuning.py", "schedules.py", "training.py",
-                  "callbacks.py", "devices.py")
+ENGINE_MODULES = ("data", "structure", "models.py", "transfer_modes.py", "fine_tuning.py", "schedules.py",
+                  "training.py", "run_files.py", "traced_models.py", "callbacks.py", "devices.py")
 VERSION_PACKAGES = ("tensorflow", "keras", "numpy")
 
 

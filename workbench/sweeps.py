@@ -134,10 +134,12 @@ def sweep_freeze_depth(
     """
     from workbench.runs import load_run
     from workbench.transfer_modes import max_freeze_depth
-    from workbench.models import model_blocks
+    from workbench.structure.builder import edited_blocks
 
     seed_list = resolve_seeds(seeds)
-    deepest = max_freeze_depth(model_blocks(load_run(base_config.source, base_config.runs_dir).load_model()))
+    # Depths count the blocks of the network that trains: the source's, or the edited one's.
+    source_model = load_run(base_config.source, base_config.runs_dir).load_model()
+    deepest = max_freeze_depth(edited_blocks(source_model, base_config.edits))
     fix = f"Pass depths in 0..{deepest} for this source model, e.g. --depths 0,2,4."
     depth_list = list(range(deepest + 1)) if depths is None else parse_int_list(list(depths), "depths", fix=fix)
     bad = [depth for depth in depth_list if depth > deepest]

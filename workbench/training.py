@@ -6,10 +6,9 @@ Read `train_run` top to bottom: it is the one training path every front end uses
 from __future__ import annotations
 
 import dataclasses
-import datetime as _datetime
+import functools
+import hashlib
 import json
-import os
-import platform
 import secrets
 import shutil
 import tempfile
@@ -20,16 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 
-from workbench import __version__, run_cache
-from workbench.callbacks import HistoryRecorder, NanGuard, StopOnEvent
+from workbench import run_cache
+from workbench.callbacks import HistoryRecorder, NanGuard, PipelineEpoch, StopOnEvent
 from workbench.config import RunConfig, config_from_mapping, save_config
-from workbench.data import TaskData, adaptable_input_shape, describe_adaptation, make_pipeline, prepare_task
+from workbench.data import TaskData, adaptable_input_shape, make_pipeline, prepare_task, split_source
 from workbench.data.pipelines import steps_per_epoch
 from workbench.devices import (
-    describe_distribution,
     distribution_strategy,
     is_chief,
     model_scope,
@@ -37,10 +34,28 @@ from workbench.devices import (
     shard_by_data,
 )
 from workbench.errors import ConfigError, SourceRunError
-from workbench.fine_tuning import FineTuningPlan, build_metrics_before_fit, fit_head_on_cached_features
-from workbench.models import Block, architecture_of, build_model, count_parameters, model_blocks
-from workbench.runs import TEMPORARY_PREFIX, Run, load_run, write_history, write_json
-from workbench.transfer_modes import format_transfer_report, transfer_model
+from workbench.fine_tuning import (
+    FineTuningPlan,
+    build_metrics_before_fit,
+    fit_head_on_cached_features,
+    predict_step_by_step,
+    steps_per_execution_for,
+)
+from workbench.models import Block, build_model, model_blocks
+from workbench.run_files import (  # noqa: F401 - CHECKPOINT_FILE, EpochCheckpoint, interrupted_runs: public here too
+    CHECKPOINT_FILE,
+    EpochCheckpoint,
+    build_manifest,
+    default_run_name,
+    interrupted_runs,
+    move_into_place,
+    read_checkpoint,
+    restore_checkpoint,
+    write_run_files,
+)
+from workbench.runs import TEMPORARY_PREFIX, Run, load_run
+from workbench.traced_models import borrow_traced_model, return_traced_model
+from workbench.transfer_modes import transfer_model
 
 
 @dataclass
@@ -59,17 +74,20 @@ class PreparedRun:
     strategy: Any = None  # the tf.distribute strategy the model was built under
 
     def pipeline(self, split: str, shuffle: bool, augment: str = "none", first_epoch: int = 0,
-                 epochs: int = 1) -> Any:
+                 epochs: int = 1, epoch_variable: Any = None) -> Any:
         """The split's tf.data pipeline (None for an empty validation split), sharded by data
         across multi-worker replicas: `epochs` passes from epoch `first_epoch`, each shuffled in
-        its own (seed, epoch) order when `shuffle` is set (`data.pipelines.epoch_batches`)."""
-        images, labels = getattr(self.task_data, split)
+        its own (seed, epoch) order when `shuffle` is set, or one pass in the order of the epoch
+        `epoch_variable` holds (`data.pipelines.epoch_batches`)."""
+        images, rows, labels = split_source(getattr(self.task_data, split))  # no copy of the images
         if not len(labels):
             return None
         batch_size = self.batch_size if split == "train" else self.batch_size * 4
+        if not shuffle and augment == "none" and (first_epoch, epochs, epoch_variable) == (0, 1, None):
+            return shard_by_data(unshuffled_pipeline(images, rows, labels, self.input_shape, batch_size))
         return shard_by_data(make_pipeline(images, labels, self.input_shape, batch_size, shuffle=shuffle,
                                            seed=self.config.seed, augment=augment, first_epoch=first_epoch,
-                                           epochs=epochs))
+                                           epochs=epochs, rows=rows, epoch_variable=epoch_variable))
 
 
 def prepare_run(config: RunConfig) -> PreparedRun:
@@ -95,7 +113,11 @@ def prepare_run(config: RunConfig) -> PreparedRun:
             model, transfer_report = transfer_model(source_model, config.mode, task_data.num_classes,
                                                     config.freeze_depth, seed=config.seed,
                                                     copy_depth=config.copy_depth, batchnorm=config.batchnorm,
-                                                    head_init=config.head_init)
+                                                    head_init=config.head_init, edits=config.edits,
+                                                    grow_noise=config.grow_noise)
+            if config.edits:  # an `input` edit gives the model its own input shape; the pipeline resizes to it
+                input_shape = tuple(int(size) for size in model.input_shape[1:])
+                config = config.replace(input_shape=input_shape)
             freeze_depth = transfer_report["freeze_depth"]
         else:
             model = build_model(config.model, task_data.num_classes, input_shape, config.weights, seed=config.seed)
@@ -118,7 +140,10 @@ def compile_plan(prepared: PreparedRun) -> FineTuningPlan:
     """
     with prepared.strategy.scope():
         plan = FineTuningPlan(prepared.model, prepared.blocks, prepared.config, prepared.freeze_depth)
-        plan.compile_model()
+        # Several batches per call into the traced step where an epoch allows it: same steps, less
+        # per-step Python (`fine_tuning.steps_per_execution_for`).
+        plan.compile_model(steps_per_execution_for(steps_per_epoch(len(prepared.task_data.train[1]),
+                                                                   prepared.batch_size)))
         if not prepared.model.optimizer.built:
             prepared.model.optimizer.build(prepared.model.trainable_variables)
     return plan
@@ -150,7 +175,7 @@ def train_run(
     """
     # First: a multi-worker strategy must exist before any other TensorFlow operation runs.
     strategy = distribution_strategy(config.strategy)
-    run_name = config.name or _default_run_name(config)
+    run_name = config.name or default_run_name(config)
     final_path = Path(config.runs_dir) / run_name
     if final_path.exists() and not config.overwrite:
         raise ConfigError(
@@ -189,18 +214,6 @@ def _train_as_worker(
     return dataclasses.replace(run, path=final_path)
 
 
-def interrupted_runs(runs_dir: str | Path = "runs") -> dict[str, Path]:
-    """Runs that were killed after at least one epoch: run name → its temporary folder (newest wins)."""
-    found: dict[str, Path] = {}
-    root = Path(runs_dir)
-    if not root.is_dir():
-        return found
-    for folder in sorted(root.glob(f"{TEMPORARY_PREFIX}*"), key=lambda path: path.stat().st_mtime):
-        if (folder / CHECKPOINT_FILE).is_file() and (folder / "config.json").is_file():
-            found[json.loads((folder / "config.json").read_text())["name"]] = folder
-    return found
-
-
 def resume_run(
     name: str,
     runs_dir: str | Path = "runs",
@@ -233,52 +246,9 @@ def resume_run(
             "restore the same checkpoint at the same moment, which `resume` does not do. Start the run again "
             f"on every worker, and delete {str(temporary)!r}."
         )
-    with np.load(temporary / CHECKPOINT_FILE, allow_pickle=False) as archive:
-        checkpoint = {key: archive[key] for key in archive.files}
+    checkpoint = read_checkpoint(temporary)
     prepared = prepare_run(config)
     return _train(prepared, temporary, Path(config.runs_dir) / name, callbacks, stop_event, checkpoint=checkpoint)
-
-
-CHECKPOINT_FILE = "checkpoint.npz"
-
-
-class EpochCheckpoint(keras.callbacks.Callback):
-    """Writes weights, optimizer state, the epoch and the history so far after every finished epoch.
-
-    One `.npz` file, written beside and then renamed over the previous one, so a kill at any
-    moment leaves either the old or the new checkpoint, never half of one.
-    """
-
-    def __init__(self, folder: Path, optimizer: Any, history: HistoryRecorder, nan_guard: NanGuard) -> None:
-        super().__init__()
-        self.folder, self.optimizer, self.history, self.nan_guard = folder, optimizer, history, nan_guard
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if self.nan_guard.reason or not self.history.rows or self.history.rows[-1]["partial"]:
-            return
-        weights = self.model.get_weights()
-        optimizer_values = [variable.numpy() for variable in self.optimizer.variables]
-        state = {"epoch": epoch + 1, "history": self.history.rows, "weights": len(weights),
-                 "optimizer": len(optimizer_values)}
-        arrays = {f"weight_{index}": value for index, value in enumerate(weights)}
-        arrays.update({f"optimizer_{index}": value for index, value in enumerate(optimizer_values)})
-        partial = self.folder / f".{CHECKPOINT_FILE}.partial"
-        with partial.open("wb") as handle:
-            np.savez(handle, state=np.array(json.dumps(state)), **arrays)
-        os.replace(partial, self.folder / CHECKPOINT_FILE)
-
-
-def _restore_checkpoint(model: Any, optimizer: Any, checkpoint: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
-    state = json.loads(str(checkpoint["state"]))
-    if state["optimizer"] != len(optimizer.variables) or state["weights"] != len(model.weights):
-        raise SourceRunError(
-            "The checkpoint does not match the model rebuilt from the run's config (different variables). "
-            "Start the run again."
-        )
-    model.set_weights([checkpoint[f"weight_{index}"] for index in range(state["weights"])])
-    for index, variable in enumerate(optimizer.variables):
-        variable.assign(checkpoint[f"optimizer_{index}"])
-    return int(state["epoch"]), list(state["history"])
 
 
 def _train(
@@ -290,16 +260,18 @@ def _train(
     checkpoint: dict[str, Any] | None,
 ) -> Run:
     started = time.perf_counter()
-    config, model = prepared.config, prepared.model
+    config = prepared.config
     # Trainability changes take effect when the train step is traced, so the plan freezes blocks
     # first and compiles after.
     plan = compile_plan(prepared)
     cached = config.uses_feature_cache()
+    prepared, signature = _borrow_traced_model(prepared, plan)
+    model = prepared.model
     initial_epoch, rows = (0, [])
     # model.optimizer, not plan.optimizer: with mixed_float16 it is the LossScaleOptimizer around
     # the plan's, and its loss scale belongs in the checkpoint too.
     if checkpoint is not None and not cached:
-        initial_epoch, rows = _restore_checkpoint(model, model.optimizer, checkpoint)
+        initial_epoch, rows = restore_checkpoint(model, model.optimizer, checkpoint)
 
     history = HistoryRecorder(initial_rows=rows)
     stopper = StopOnEvent(stop_event or threading.Event())
@@ -311,7 +283,8 @@ def _train(
         fit_started = time.perf_counter()
         _fit(prepared, plan, temporary, run_callbacks, history, nan_guard, initial_epoch)
         train_seconds = time.perf_counter() - fit_started
-        metrics = evaluate_model(model, prepared.task_data, prepared.input_shape, prepared.batch_size * 4)
+        metrics = evaluate_model(model, prepared.task_data, prepared.input_shape,
+                                 evaluation_batch_size(prepared.batch_size))
         metrics["status"] = "failed" if nan_guard.reason else "stopped" if stopper.stopped else "finished"
         metrics["failure"] = nan_guard.reason
         metrics["epochs_completed"] = sum(1 for row in history.rows if not row["partial"])
@@ -319,13 +292,14 @@ def _train(
         validation_accuracies = [row["val_accuracy"] for row in history.rows if not np.isnan(row["val_accuracy"])]
         metrics["best_val_accuracy"] = max(validation_accuracies) if validation_accuracies else None
 
-        manifest = _manifest(prepared, train_seconds, time.perf_counter() - started, metrics["status"])
+        manifest = build_manifest(prepared, _batch_notes(prepared), train_seconds, time.perf_counter() - started,
+                                  metrics["status"])
         manifest["cache"] = run_cache.manifest_record(config, manifest["data"]["fingerprint"])  # for reuse
         manifest["fine_tuning"] = {"stages": plan.log, "feature_cache": cached, "augment": config.augment,
                                    "batchnorm": config.batchnorm, "head_init": config.head_init,
                                    "head": (prepared.transfer_report or {}).get("head")}
-        _write_run_files(temporary, prepared, history.rows, metrics, manifest)
-        _move_into_place(temporary, final_path, config.overwrite)
+        write_run_files(temporary, model, prepared.transfer_report, history.rows, metrics, manifest)
+        move_into_place(temporary, final_path, config.overwrite)
     except KeyboardInterrupt:
         # Ctrl-C: keep a checkpointed run resumable; a run without a finished epoch is removed.
         if not (temporary / CHECKPOINT_FILE).is_file():
@@ -334,7 +308,23 @@ def _train(
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
+    return_traced_model(model, signature)  # only after a run that ended normally: its state is sound
     return load_run(final_path)
+
+
+def _borrow_traced_model(prepared: PreparedRun, plan: FineTuningPlan) -> tuple[PreparedRun, str | None]:
+    """Train an idle model of an earlier run with the same graph, set to this run's fresh weights
+    and optimizer state, where that trains the same numbers (`workbench.traced_models`): it saves
+    the tracing of the train, test and predict steps."""
+    config = prepared.config
+    if (len(plan.stages) > 1 or config.uses_feature_cache() or config.strategy != "default"
+            or config.precision != "float32"):
+        return prepared, None
+    model, signature = borrow_traced_model(prepared.model)
+    if model is not prepared.model:
+        plan.model, plan.optimizer = model, model.optimizer
+        prepared = dataclasses.replace(prepared, model=model)
+    return prepared, signature
 
 
 def _fit(prepared: PreparedRun, plan: Any, temporary: Path, run_callbacks: list[Any], history: HistoryRecorder,
@@ -352,10 +342,22 @@ def _fit(prepared: PreparedRun, plan: Any, temporary: Path, run_callbacks: list[
         return
     schedule = plan.callback()
     saver = EpochCheckpoint(temporary, model.optimizer, history, nan_guard)
-    # The remaining epochs as one stream, each in its (seed, epoch) order, read by one iterator (Keras
-    # keeps it across epochs given steps_per_epoch): a resumed run sees an uninterrupted run's batches.
-    train_data = prepared.pipeline("train", shuffle=True, augment=config.augment, first_epoch=initial_epoch,
-                                   epochs=config.epochs - initial_epoch)
+    # Each epoch in its (seed, epoch) order, so a resumed run sees an uninterrupted run's batches.
+    steps = steps_per_epoch(len(prepared.task_data.train[1]), prepared.batch_size)
+    if model.steps_per_execution > 1:
+        # A call of several steps must end with its epoch: one epoch per iterator (Keras starts one
+        # every epoch without steps_per_epoch), told its epoch by `PipelineEpoch`.
+        epoch_counter = PipelineEpoch(initial_epoch)
+        train_data = prepared.pipeline("train", shuffle=True, augment=config.augment,
+                                       epoch_variable=epoch_counter.variable)
+        stepping: dict[str, Any] = {"steps_per_epoch": None}
+        first_callbacks = [epoch_counter]
+    else:
+        # The remaining epochs as one stream read by one iterator (Keras keeps it across epochs
+        # given steps_per_epoch); tf.distribute strategies take this path (one step per call).
+        train_data = prepared.pipeline("train", shuffle=True, augment=config.augment, first_epoch=initial_epoch,
+                                       epochs=config.epochs - initial_epoch)
+        stepping, first_callbacks = {"steps_per_epoch": steps}, []
     with prepared.strategy.scope():  # metric variables too must belong to the run's strategy
         build_metrics_before_fit(model, train_data)
     model.fit(
@@ -363,25 +365,11 @@ def _fit(prepared: PreparedRun, plan: Any, temporary: Path, run_callbacks: list[
         validation_data=prepared.pipeline("validation", shuffle=False),
         epochs=config.epochs,
         initial_epoch=initial_epoch,
-        steps_per_epoch=steps_per_epoch(len(prepared.task_data.train[1]), prepared.batch_size),
         shuffle=False,  # the pipeline shuffles, seeded; this only silences Keras' warning
         verbose=0,
-        callbacks=[*([schedule] if schedule else []), *run_callbacks, saver],
+        callbacks=[*first_callbacks, *([schedule] if schedule else []), *run_callbacks, saver],
+        **stepping,
     )
-
-
-def _write_run_files(folder: Path, prepared: PreparedRun, history_rows: list[dict[str, Any]],
-                     metrics: dict[str, Any], manifest: dict[str, Any]) -> None:
-    """Everything a finished run directory holds (`workbench.runs`), written into the temporary
-    folder that is then renamed into place; the resume checkpoint goes."""
-    write_history(folder / "history.csv", history_rows)
-    write_json(folder / "metrics.json", metrics)
-    prepared.model.save(folder / "model.keras")
-    if prepared.transfer_report is not None:
-        write_json(folder / "transfer.json", prepared.transfer_report)
-        (folder / "transfer.txt").write_text(format_transfer_report(prepared.transfer_report) + "\n")
-    write_json(folder / "manifest.json", manifest)
-    (folder / CHECKPOINT_FILE).unlink(missing_ok=True)
 
 
 MIN_STEPS_PER_EPOCH = 8
@@ -406,6 +394,53 @@ def effective_batch_size(batch_size: int, train_examples: int, replicas: int = 1
     return max(replicas, batch - batch % replicas)
 
 
+def unshuffled_pipeline(images: np.ndarray, rows: np.ndarray | None, labels: np.ndarray,
+                        input_shape: tuple[int, int, int], batch_size: int) -> Any:
+    """One pass over a split in its stored order (validation, test): `make_pipeline`, shared by the
+    runs of a process that read the same split at the same input shape and batch size.
+
+    Building a tf.data pipeline traces its map functions (0.1-0.4 s on a busy 2-core CPU), and a
+    study's runs read the same validation and test splits again and again. The dataset holds no
+    state between passes (each pass makes its own iterator), so a shared one yields the same batches.
+    """
+    key = (id(images), tuple(images.shape), _digest(rows), _digest(labels), tuple(input_shape), batch_size)
+    shared = _shared_pipelines(key)
+    if shared and shared[0][0] is images:  # held, so its id cannot have been reused
+        return shared[0][1]
+    import tensorflow as tf
+
+    # tf.data rewrites a pipeline's graph each time an iterator starts (0.05 s here, per pass): this
+    # one already has its parallel map and prefetch, and its values do not depend on the rewrites.
+    options = tf.data.Options()
+    options.experimental_optimization.apply_default_optimizations = False
+    dataset = make_pipeline(images, labels, input_shape, batch_size, rows=rows).with_options(options)
+    shared[:] = [(images, dataset)]
+    return dataset
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_pipelines(key: tuple[Any, ...]) -> list[tuple[np.ndarray, Any]]:
+    """Split and pipeline settings → [(the images array, its pipeline)]. Process-wide on purpose: the
+    next run of a study reads the same splits; eight at most (the least recently used is dropped)."""
+    return []
+
+
+def _digest(array: np.ndarray | None) -> str:
+    if array is None:
+        return "all rows"
+    return hashlib.sha256(np.asarray(array, dtype=np.int64).tobytes()).hexdigest()  # row or label indices
+
+
+def evaluation_batch_size(batch_size: int) -> int:
+    """The batch size of the test-set evaluation: 4 training batches, and at least 128 examples (a
+    multiple of the training batch, so of the replica count). Prediction's per-step cost dominates
+    small batches: a 25-image run (batch 3) would otherwise predict its test set 12 at a time."""
+    return batch_size * max(4, -(-EVALUATION_MIN_BATCH // batch_size))
+
+
+EVALUATION_MIN_BATCH = 128
+
+
 def evaluate_model(model: Any, task_data: TaskData, input_shape: tuple[int, int, int], batch_size: int) -> dict[str, Any]:
     """Score a model on the task's held-out test set.
 
@@ -413,9 +448,10 @@ def evaluate_model(model: Any, task_data: TaskData, input_shape: tuple[int, int,
         test_accuracy, test_loss, per_class_accuracy (class name → accuracy), confusion_matrix
         (rows = true class, columns = predicted), class_names and test_examples.
     """
-    images, labels = task_data.test
+    images, rows, labels = split_source(task_data.test)  # no copy of the images
     # Sharded by data, multi-worker prediction gathers every worker's share back in input order.
-    logits = model.predict(shard_by_data(make_pipeline(images, labels, input_shape, batch_size)), verbose=0)
+    logits = predict_step_by_step(model, shard_by_data(unshuffled_pipeline(images, rows, labels, input_shape,
+                                                                           batch_size)))
     logits = logits.astype(np.float64)
     predictions = logits.argmax(axis=1)
     # Cross-entropy from logits with a stable log-softmax, matching the training loss.
@@ -438,67 +474,16 @@ def evaluate_model(model: Any, task_data: TaskData, input_shape: tuple[int, int,
     }
 
 
-def _default_run_name(config: RunConfig) -> str:
-    stamp = _datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    if config.kind == "pretrain":
-        label = f"pretrain-{config.model}"
-    else:
-        depth = f"-fd{config.freeze_depth}" if config.mode == "parameter" and config.freeze_depth else ""
-        label = f"{config.mode}{depth}"
-    return f"{label}-s{config.seed}-{stamp}-{secrets.token_hex(2)}"
-
-
-def _move_into_place(temporary: Path, final_path: Path, overwrite: bool) -> None:
-    """Rename the finished run into place; an overwritten run is swapped out, then deleted."""
-    if final_path.exists():
-        if not overwrite:
-            raise ConfigError(f"Run {str(final_path)!r} appeared while training. Pass another --name.")
-        retired = final_path.with_name(f"{TEMPORARY_PREFIX}{final_path.name}-replaced-{secrets.token_hex(4)}")
-        os.replace(final_path, retired)
-        os.replace(temporary, final_path)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        os.replace(temporary, final_path)
-
-
-def _manifest(prepared: PreparedRun, train_seconds: float, total_seconds: float, status: str) -> dict[str, Any]:
-    import tensorflow as tf
-
-    config, task_data, model, source = prepared.config, prepared.task_data, prepared.model, prepared.source
+def _batch_notes(prepared: PreparedRun) -> list[str]:
+    """The manifest's notes on a batch size the run changed (`effective_batch_size`)."""
+    config = prepared.config
     notes = []
-    train_examples = len(task_data.train[1])
+    train_examples = len(prepared.task_data.train[1])
     capped = effective_batch_size(config.batch_size, train_examples)
     if capped != config.batch_size:
         notes.append(f"batch size {config.batch_size} reduced to {capped} so that each epoch of "
                      f"{train_examples} examples has at least {MIN_STEPS_PER_EPOCH} updates")
-    distribution = describe_distribution(config.strategy, prepared.strategy, prepared.batch_size, config.precision)
     if prepared.batch_size != capped:
         notes.append(f"batch size {capped} changed to {prepared.batch_size}, a multiple of the "
-                     f"{distribution['replicas']} replicas that share each batch")
-    return {
-        "workbench_version": __version__,
-        "created": _datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "status": status,
-        "seed": config.seed,
-        "architecture": architecture_of(model),
-        "blocks": [block.name for block in model_blocks(model)],
-        "input_shape": list(prepared.input_shape),
-        "input_adaptation": describe_adaptation(task_data.image_shape, prepared.input_shape),
-        "batch_size": prepared.batch_size,
-        "distribution": distribution,
-        "notes": notes,
-        "data": task_data.summary(),
-        "source_run": str(source.path) if source else None,
-        "source_task": source.config.get("task") if source else None,
-        "parameters": count_parameters(model),
-        "train_seconds": round(train_seconds, 3),
-        "total_seconds": round(total_seconds, 3),
-        "versions": {
-            "python": platform.python_version(),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "numpy": np.__version__,
-        },
-        "platform": platform.platform(),
-        "devices": [device.device_type for device in tf.config.list_logical_devices()],
-    }
+                     f"{replica_count(prepared.strategy)} replicas that share each batch")
+    return notes

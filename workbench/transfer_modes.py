@@ -21,6 +21,7 @@ A head above a fresh block starts fresh like the blocks below it (Keras' initial
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +90,8 @@ def transfer_model(
     copy_depth: int | None = None,
     batchnorm: str = "frozen",
     head_init: str = "zero",
+    edits: str | Sequence[str] = "",
+    grow_noise: float = 0.0,
 ) -> tuple[Any, dict[str, Any]]:
     """Carry a source model to a target task with `num_classes` classes.
 
@@ -103,14 +106,35 @@ def transfer_model(
         batchnorm: "frozen" or "train": what BatchNorm layers in frozen blocks do.
         head_init: how a new head on copied features starts: "zero" or "keras" (see the module
             docstring). Defaults to "zero".
+        edits: structure edits (`workbench.structure.spec`), e.g. "cut conv2; add dense 128" or
+            "widen dense1 to 128"; the edited architecture is built and the weights carried into it
+            (`workbench.structure.carry`). Freeze and copy depth then count the edited model's
+            blocks. "" (the default) transfers the source's own architecture.
+        grow_noise: Net2Net growth: the standard deviation of the noise added to grown weights,
+            relative to the weights' standard deviation; 0 keeps the function exactly. Defaults to 0.
 
     Returns:
         The new model (not compiled) and its weight-transfer report; `report["head"]` says how
-        the head started and why.
+        the head started and why; each row's `edit` is "kept", "cut", "added" or "grown
+        (function-preserving)"; `report["edits"]` is the canonical spec and `report["structure"]`
+        the layer counts per edit kind.
 
     Raises:
-        ConfigError: unknown mode or head_init, or a freeze or copy depth out of range.
+        ConfigError: unknown mode or head_init, a freeze or copy depth out of range, or an edit
+            this model cannot take (unknown block, a cut at the head, a widen to fewer units, an
+            input too small for the cut network, widen/deepen on a backbone).
     """
+    from workbench.structure.spec import parse_edits
+
+    parsed = parse_edits(edits)
+    if parsed:
+        from workbench.structure.carry import transfer_edited_model
+
+        if head_init not in HEAD_INITS:
+            raise ConfigError(f"head_init={head_init!r} is not known. Allowed values: {', '.join(HEAD_INITS)}. "
+                              "Pass --head-init zero, for example.")
+        return transfer_edited_model(source_model, mode, num_classes, freeze_depth, seed, copy_depth, batchnorm,
+                                     head_init, parsed, float(grow_noise))
     blocks = model_blocks(source_model)
     depth = resolve_freeze_depth(mode, freeze_depth, blocks)
     if copy_depth is not None and not 0 <= copy_depth <= len(blocks):
@@ -139,6 +163,7 @@ def transfer_model(
     for row in rows:
         row["trainable"] = bool(trainable_by_layer[row["layer"]])
         row["params"] = params_by_layer[row["layer"]]
+        row["edit"] = "kept"
     report = {
         "mode": mode,
         "architecture": architecture_of(source_model),
@@ -152,6 +177,10 @@ def transfer_model(
             for index, block in enumerate(blocks)
         ],
         "layers": rows,
+        "edits": "",
+        "grow_noise": 0.0,
+        "structure": {"kept": len(rows), "cut": 0, "added": 0, "grown": 0,
+                      "copied": sum(row["action"] == "copied" for row in rows)},
         **count_parameters(model),
     }
     return model, report
@@ -238,7 +267,11 @@ def _shapes(shapes: list[tuple[int, ...]]) -> str:
 
 
 def format_transfer_report(report: dict[str, Any]) -> str:
-    """The weight-transfer report as a fixed-width text table (for the CLI and run folders)."""
+    """The weight-transfer report as a fixed-width text table (for the CLI and run folders).
+
+    A report with structure edits adds their spec, a one-line summary ("structure: cut 3 layers,
+    added 2, grown 1, copied 5") and an `edit` column.
+    """
     lines = [
         f"mode={report['mode']}  freeze_depth={report['freeze_depth']}  "
         f"trainable={report['trainable_params']:,}  frozen={report['frozen_params']:,}",
@@ -246,10 +279,24 @@ def format_transfer_report(report: dict[str, Any]) -> str:
     if report.get("head"):  # reports written before head_init existed lack it
         head = report["head"]
         lines.append(f"head starts {HEAD_INIT_WORDS.get(head['init'], head['init'])}: {head['reason']}")
-    lines.append(f"{'layer':<28} {'block':<8} {'action':<15} {'state':<9} {'params':>10}  reason")
+    edited = bool(report.get("edits"))  # reports written before structure edits existed lack them
+    if edited:
+        lines.append(f"edits: {report['edits']}")
+        lines.append(structure_summary(report["structure"]))
+    edit_header = f" {'edit':<28}" if edited else ""
+    lines.append(f"{'layer':<28} {'block':<8} {'action':<15} {'state':<9} {'params':>10}{edit_header}  reason")
     for row in report["layers"]:
-        state = "trainable" if row["trainable"] else "frozen"
+        state = "-" if row["action"] == "cut" else "trainable" if row["trainable"] else "frozen"
+        edit = f" {row.get('edit', 'kept'):<28}" if edited else ""
         lines.append(
-            f"{row['layer']:<28} {row['block']:<8} {row['action']:<15} {state:<9} {row['params']:>10,}  {row['reason']}"
+            f"{row['layer']:<28} {row['block']:<8} {row['action']:<15} {state:<9} {row['params']:>10,}{edit}  "
+            f"{row['reason']}"
         )
     return "\n".join(lines)
+
+
+def structure_summary(counts: dict[str, int]) -> str:
+    """One line from a report's `structure` counts, e.g. "structure: cut 3 layers, added 2, grown 1, copied 5"."""
+    cut = counts.get("cut", 0)
+    return (f"structure: cut {cut} layer{'' if cut == 1 else 's'}, added {counts.get('added', 0)}, "
+            f"grown {counts.get('grown', 0)}, copied {counts.get('copied', 0)}")

@@ -7,6 +7,7 @@ examples:
   workbench pretrain --task mnist-5k:0-4 --epochs 5 --name source
   workbench transfer --source runs/source --task mnist-5k:5-9 --mode parameter --freeze-depth 2 --per-class 5 --epochs 10
   workbench compare --source runs/source --task mnist-5k:5-9 --per-class 5 --seeds 3 --epochs 10
+  workbench transfer --source runs/source --task mnist-5k:5-9 --edit "cut conv2" --edit "add dense 128" --per-class 5
   workbench sweep-depth --source runs/source --task mnist-5k:5-9 --per-class 5 --seeds 3 --epochs 10
   workbench sweep-budget --source runs/source --task mnist-5k:5-9 --budgets 1,5,25,all --seeds 3
   workbench lr-find --source runs/source --task mnist-5k:5-9 --per-class 20
@@ -36,6 +37,15 @@ examples:
   workbench transfer --source runs/source --task mnist-5k:5-9 --mode feature --per-class 5
   workbench transfer --source runs/source --task digits:5-9 -p mode structure -p seed 3
   workbench transfer --source runs/source --task mnist-5k:5-9 --mode feature --per-class 5 --no-cache
+  workbench transfer --source runs/source --task mnist-5k:5-9 --edit "cut conv2" --edit "add dense 128" --edit "add dropout 0.3"
+  workbench transfer --source runs/source --task mnist-5k:5-9 --edit "widen dense1 to 128" --edit "deepen after conv2"
+  workbench transfer --source runs/source --task mnist-5k:5-9 -p edits "widen conv2 to 96" --grow-noise 0.01
+  workbench transfer --source runs/source --task mnist-5k:5-9 --mode structure --edit "cut conv3" --edit "hidden 128"
+
+Structure edits (--edit, repeatable) adapt the source's architecture; --mode parameter or feature
+carries its weights wherever they still fit, and widen/deepen (Net2Net) grow the trained network
+so that it computes the same function before training. transfer.txt in the run lists, for every
+layer, whether it was kept, cut, added or grown, and what its weights started from.
 """,
     "compare": """\
 examples:
@@ -44,6 +54,7 @@ examples:
   workbench compare --source runs/source --task mnist-5k:5-9 --per-class 5 --seeds 5 -j 2
   workbench compare --preset cifar-far --data-root ../shared/data/cifar10-mini --source runs/photos --seeds 3
   workbench compare --source /shared/runs/source --runs-dir /shared/runs --seeds 10 --cluster tcp://10.0.0.5:8786
+  workbench compare --source runs/source --task mnist-5k:5-9 --per-class 5 --seeds 3 --edit "widen dense1 to 128"
 """,
     "sweep-depth": """\
 examples:

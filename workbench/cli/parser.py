@@ -253,6 +253,15 @@ def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
                                                 "(Keras' random init); a head above fresh blocks is always keras")
     techniques.add_argument("--cache-features", help="feature mode: auto (default), on or off")
     techniques.add_argument("--augment", help="none (default) or a comma list of flip, rotate, translate")
+    structure = parser.add_argument_group("structure edits (carry the architecture over and adapt it)")
+    structure.add_argument("--edit", dest="edits", action="append", metavar="EDIT",
+                           help="one edit of the source's architecture, repeatable (joined with '; '): cut BLOCK, "
+                                "add dense N, add dropout R, add conv N, hidden N, input HxWxC, widen BLOCK to N "
+                                "(Net2WiderNet), deepen after BLOCK (Net2DeeperNet); e.g. --edit \"cut conv2\" "
+                                "--edit \"add dense 128\" (= -p edits \"cut conv2; add dense 128\")")
+    structure.add_argument("--grow-noise", type=float,
+                           help="widen/deepen: noise on the grown weights, relative to their std, to break the "
+                                "symmetry of copied units (default 0: exactly the source's function)")
 
 
 def _add_sweep_arguments(parser: argparse.ArgumentParser) -> None:

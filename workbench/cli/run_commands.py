@@ -77,6 +77,11 @@ def print_run(run: Any) -> None:
         print(f"warning: {run.metrics['failure']}.", file=sys.stderr)
     for note in run.manifest.get("input_adaptation", []):
         print(f"input adapted: {note}", file=sys.stderr)
+    report = run.transfer_report or {}
+    if report.get("edits"):  # what the structure edits did, layer by layer, is in transfer.txt
+        from workbench.transfer_modes import structure_summary
+
+        print(f"edits: {report['edits']}; {structure_summary(report['structure'])} (see transfer.txt)", file=sys.stderr)
     print(run.path)
 
 

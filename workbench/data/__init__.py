@@ -52,7 +52,7 @@ from workbench.data.pipelines import (
     describe_adaptation,
     make_pipeline,
 )
-from workbench.data.splits import TaskData, prepare_task
+from workbench.data.splits import Split, TaskData, prepare_task, split_source
 from workbench.data.tasks import TaskSpec, check_known_classes, parse_task, resolve_classes
 
 # The earlier private names of the two per-process caches: scripts clear them between measurements
@@ -77,6 +77,7 @@ __all__ = [
     "TEST_FRACTION",
     "TEST_SPLIT_SEED",
     "Dataset",
+    "Split",
     "TaskData",
     "TaskSpec",
     "adapt_images",
@@ -97,5 +98,6 @@ __all__ = [
     "parse_task",
     "prepare_task",
     "resolve_classes",
+    "split_source",
     "with_seeded_test_split",
 ]

@@ -19,7 +19,8 @@ def summarize_blocks(layers: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
 
     Args:
         layers: The "layers" list of a weight-transfer report; each has "layer", "block",
-            "action", "reason", "trainable" and "params".
+            "action", "reason", "trainable" and "params". Rows of layers a structure edit cut
+            (action "cut") are left out.
 
     Returns:
         One dict per block: {"block", "frozen_params", "trainable_params", "layers"}, where
@@ -27,6 +28,8 @@ def summarize_blocks(layers: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
     """
     blocks: dict[str, dict[str, Any]] = {}
     for layer in layers:
+        if layer.get("action") == "cut":
+            continue  # a structure edit removed it: its parameters are in neither network part that trains
         block_name = str(layer.get("block", "(no block)"))
         block = blocks.setdefault(
             block_name,

@@ -5,8 +5,11 @@ report. `workbench.panel()` builds one; the last expression of a cell displays i
 One module per part of the panel, each a small class that owns its widgets; `app` composes them:
 
 * `source`: the source run picker and the "Pretrain a new source model" section.
+* `structure`: the architecture view: the source's blocks with "cut here", "widen to" and
+  "deepen after", append, head width and input shape, the Edits box (the spec as text, two-way)
+  and a live preview of the edited network (`structure_preview` holds its plain functions).
 * `transfer`: target task, training settings, mode, the freeze-depth slider with its live
-  preview, and Start.
+  preview (of the edited network's blocks when there are edits), and Start.
 * `techniques`: the "Fine-tuning techniques" section (the technique fields of `RunConfig`),
   enabled only where the mode allows them, with a preview of the per-block rates and stages.
 * `sweep`: the "Sweep" section; the Sweep button runs a freeze-depth or label-budget sweep,

@@ -16,6 +16,8 @@ from workbench.panels.previews import SweepRequest
 from workbench.panels.rank import RankPart
 from workbench.panels.results import ResultsPart
 from workbench.panels.source import SourcePart
+from workbench.panels.structure import StructurePart
+from workbench.panels.structure_preview import canonical_edits
 from workbench.panels.summaries import format_outcome
 from workbench.panels.sweep import SweepPart
 from workbench.panels.techniques import TechniquesPart
@@ -31,9 +33,10 @@ class TransferPanel:
 
     Display it by making it the last expression of a cell (or with `IPython.display.display`).
     Widgets are public attributes, so scripts and tests can set `.value` and call `.click()`.
-    Each belongs to one part (`source_part`, `transfer_part`, `techniques_part`, `sweep_part`,
-    `rank_part`, `diagnose_part`, `results_part`, and the `worker` with Stop, the status line and
-    the message area); the panel exposes them all under their own names.
+    Each belongs to one part (`source_part`, `structure_part` (the architecture view),
+    `transfer_part`, `techniques_part`, `sweep_part`, `rank_part`, `diagnose_part`, `results_part`,
+    and the `worker` with Stop, the status line and the message area); the panel exposes them all
+    under their own names.
 
     Args:
         runs_dir: folder that holds the run directories: sources are listed from it, new runs are
@@ -59,6 +62,9 @@ class TransferPanel:
             fills both tasks and, for the photo presets, epochs and labels per class. Defaults to None.
         data_root: the "Data root" box: a folder copy of CIFAR-10 read instead of downloading
             (`RunConfig.data_root`). Defaults to None.
+        edits: structure edits to start the architecture view with, e.g. "cut conv2; add dense
+            128" (`RunConfig.edits`). Defaults to none.
+        grow_noise: the view's "Grow noise" box (`RunConfig.grow_noise`). Defaults to 0.
     """
 
     def __init__(
@@ -81,6 +87,8 @@ class TransferPanel:
         callbacks: Sequence[Any] = (),
         preset: str | None = None,
         data_root: str | Path | None = None,
+        edits: str = "",
+        grow_noise: float = 0.0,
     ) -> None:
         if mode not in MODES:
             raise ConfigError(f"mode={mode!r} is not known. Allowed modes: {', '.join(MODES)}. Pass mode='parameter'.")
@@ -95,17 +103,19 @@ class TransferPanel:
         self.source_part = SourcePart(self.runs_dir, self.worker, pretrain_task, pretrain_model, pretrain_epochs,
                                       pretrain_per_class, live_every_batches)
         self.techniques_part = TechniquesPart()
-        self.transfer_part = TransferPart(self.runs_dir, self.source_part, self.techniques_part, self.results_part,
-                                          self.worker, task, mode, freeze_depth, per_class, epochs, learning_rate,
-                                          seed, batch_size)
+        self.structure_part = StructurePart(self.source_part, self.worker)
+        self.transfer_part = TransferPart(self.runs_dir, self.source_part, self.structure_part, self.techniques_part,
+                                          self.results_part, self.worker, task, mode, freeze_depth, per_class,
+                                          epochs, learning_rate, seed, batch_size)
         self.sweep_part = SweepPart(self.source_part, self.transfer_part, self.techniques_part, self.results_part,
                                     self.worker)
         self.rank_part = RankPart(self.runs_dir, self.source_part, self.transfer_part, self.worker)
         self.diagnose_part = DiagnosePart(self.runs_dir, self.results_part, self.worker)
         self.results_part.on_run_shown = self.diagnose_part.show_placeholder
+        self.structure_part.on_change = self._edits_changed
         # Every widget stays reachable as `panel.<name>`, as before the panel was split into parts.
-        for part in (self.source_part, self.transfer_part, self.techniques_part, self.sweep_part, self.rank_part,
-                     self.diagnose_part, self.results_part):
+        for part in (self.source_part, self.structure_part, self.transfer_part, self.techniques_part, self.sweep_part,
+                     self.rank_part, self.diagnose_part, self.results_part):
             for name in part.EXPOSED:
                 setattr(self, name, getattr(part, name))
         self.stop_button, self.status, self.message = self.worker.stop_button, self.worker.status, self.worker.message
@@ -120,6 +130,11 @@ class TransferPanel:
         self.data_root_text.value = str(data_root or "")
         if preset:
             self.preset_dropdown.value = get_preset(preset).name  # an unknown name fails here, naming the presets
+        self.grow_noise.value = grow_noise
+        if edits:
+            # A spec that does not parse fails here, naming the item; one the source cannot take
+            # (e.g. an unknown block) is shown in the view, as when it is typed.
+            self.structure_part.set_edits(canonical_edits(edits))
 
     # -- composing and wiring -------------------------------------------------------------------
 
@@ -132,7 +147,8 @@ class TransferPanel:
         self.source_part.pretrain_button.on_click(wrap(lambda _: self.pretrain()))
         self.source_part.source_dropdown.observe(
             wrap(lambda _: None if self.source_part.updating else self._load_source()), names="value")
-        for part in (self.transfer_part, self.results_part, self.rank_part, self.diagnose_part, self.sweep_part):
+        for part in (self.structure_part, self.transfer_part, self.results_part, self.rank_part, self.diagnose_part,
+                     self.sweep_part):
             part.connect(wrap)
         self.transfer_part.preset_dropdown.observe(wrap(lambda _: self._fill_sweep_budgets()), names="value")
 
@@ -141,6 +157,11 @@ class TransferPanel:
         budgets = preset_budgets(self.preset_dropdown.value)
         if budgets:
             self.sweep_budgets.value = ",".join("all" if budget is None else str(budget) for budget in budgets)
+
+    def _edits_changed(self) -> None:
+        """The architecture view's edits changed: the freeze preview, the slider and the sweep plan follow."""
+        self.transfer_part.show_freeze()
+        self.sweep_part.show_plan()
 
     def _handler(self, function: Callable[[Any], None]) -> Callable[[Any], None]:
         """Wrap a widget handler so that its exceptions appear in the panel instead of a log."""
@@ -159,6 +180,13 @@ class TransferPanel:
         for control in (self.start_button, self.sweep_button, self.pretrain_button, self.source_dropdown,
                         self.refresh_button, self.clear_button, self.rank_button, self.diagnose_button):
             control.disabled = running
+        if not running and self.structure_part.active:
+            # Called in the worker thread as its job ends: the preview of the edits, paused while the
+            # job ran, is built now (it also keeps Start disabled if the edits are refused).
+            try:
+                self.transfer_part.show_freeze(job_ended=True)
+            except Exception as error:  # noqa: BLE001 - the thread must go on to release its lock
+                self.worker.show_error(error, context="Could not preview the edited network")
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -244,6 +272,7 @@ class TransferPanel:
         self.source_part.load()
         self.transfer_part.fit_to_source()
         self.techniques_part.update_copy_options(self.source_part.plan)
+        self.structure_part.show_source()
         self.transfer_part.show_mode()
         self.sweep_part.show_plan()
 

@@ -14,8 +14,8 @@ if TYPE_CHECKING:
 
 
 def arrange(panel: TransferPanel) -> widgets.VBox:
-    """The panel's widget: source, target task, transfer (with Rank, techniques and sweep settings),
-    the buttons and status, the live chart, the sweep, the results table and the report."""
+    """The panel's widget: source, target task, transfer (with the architecture view, Rank, techniques
+    and sweep settings), the buttons and status, the live chart, the sweep, the results table and the report."""
     source, transfer, techniques = panel.source_part, panel.transfer_part, panel.techniques_part
     sweep, rank, diagnose, results, worker = (panel.sweep_part, panel.rank_part, panel.diagnose_part,
                                               panel.results_part, panel.worker)
@@ -37,6 +37,7 @@ def arrange(panel: TransferPanel) -> widgets.VBox:
         header("Transfer"),
         transfer.mode_buttons,
         transfer.mode_info,
+        panel.structure_part.structure_section,
         widgets.HBox([transfer.freeze_slider, rank.rank_button, rank.rank_suggestion, rank.apply_rank_button],
                      layout=widgets.Layout(flex_flow="row wrap", align_items="center")),
         transfer.freeze_info,

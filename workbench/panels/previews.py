@@ -35,8 +35,9 @@ SWEEP_NAMES = {"freeze_depth": "freeze-depth sweep", "per_class": "label-budget 
 class LayerPlan:
     """What the freeze preview needs from a source model, read once when the source is picked.
 
-    `layers` holds, per layer in model order: name, block and its weights as
-    (shape, trainable-when-the-layer-trains) pairs; BatchNorm moving statistics are never trainable.
+    `layers` holds, per layer in model order: name, block, its weights as
+    (shape, trainable-when-the-layer-trains) pairs (BatchNorm moving statistics are never trainable)
+    and its output shape without the batch axis (the architecture view's column).
     `batchnorm_layers` counts the BatchNormalization layers (the BatchNorm policy's preview).
     """
 
@@ -72,10 +73,19 @@ def layer_plan(model: Any) -> LayerPlan:
         layer.trainable = True
         weights = tuple((tuple(int(size) for size in weight.shape), bool(weight.trainable)) for weight in layer.weights)
         layer.trainable = was_trainable
-        layers.append({"layer": layer.name, "block": block_of.get(layer.name, "?"), "weights": weights})
+        layers.append({"layer": layer.name, "block": block_of.get(layer.name, "?"), "weights": weights,
+                       "output_shape": _output_shape(layer)})
         if layer.name == HEAD_BLOCK and weights:
             source_classes = weights[0][0][-1]
     return LayerPlan(architecture_of(model), blocks, tuple(layers), source_classes, batchnorm_layers)
+
+
+def _output_shape(layer: Any) -> tuple[int | None, ...]:
+    """A layer's output shape without the batch axis ((13, 13, 32)); () where Keras does not say."""
+    try:
+        return tuple(None if size is None else int(size) for size in layer.output.shape[1:])
+    except (AttributeError, ValueError):  # a layer that was never called, or has several outputs
+        return ()
 
 
 def _layer_action(plan: LayerPlan, layer: dict[str, Any], mode: str, classes: int,

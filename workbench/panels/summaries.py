@@ -28,7 +28,8 @@ def muted(text: str) -> str:
     return f"<span style='{MUTED}'>{text}</span>"
 
 
-def _table(css_class: str, columns: Sequence[str], rows: Sequence[str]) -> str:
+def html_table(css_class: str, columns: Sequence[str], rows: Sequence[str]) -> str:
+    """An HTML table with a CSS hook: `columns` escaped into its head, `rows` (already `<tr>` HTML) as its body."""
     head = "".join(f"<th style='padding:2px 8px;text-align:left'>{html.escape(column)}</th>" for column in columns)
     return (f"<table class='{css_class}' style='border-collapse:collapse;font-size:13px'>"
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
@@ -72,7 +73,7 @@ def format_results_table(rows: Sequence[Mapping[str, str]]) -> str:
                 style += f";color:{STATUS_COLORS.get(row.get(column, ''), '#24292F')};font-weight:600"
             cells.append(f"<td style='{style}'>{value}</td>")
         body.append(f"<tr class='workbench-result'>{''.join(cells)}</tr>")
-    return _table("workbench-results", RESULT_COLUMNS, body)
+    return html_table("workbench-results", RESULT_COLUMNS, body)
 
 
 def format_outcome(run: Run) -> str:
@@ -131,7 +132,7 @@ def format_sweep_table(points: Sequence[Mapping[str, Any]], x_title: str, descri
             f"<td style='padding:2px 8px'>{html.escape(str(cell))}</td>" for cell in cells) + "</tr>")
     caption = f"<div style='{MUTED}'>{html.escape(description)}</div>" if description else ""
     note = "<div style='color:#9A6700'>Stopped early: not every planned run ran.</div>" if stopped else ""
-    return f"{caption}{_table('workbench-sweep-table', columns, body)}{note}"
+    return f"{caption}{html_table('workbench-sweep-table', columns, body)}{note}"
 
 
 # -- Rank and Diagnose ---------------------------------------------------------------------------

@@ -138,8 +138,9 @@ class SweepPart:
         self.source.require_selected()
         kind, swept, seeds, modes = self.settings()
         depth = self.transfer.parameter_depth
-        if self.source.plan is not None:
-            depth = min(depth, self.source.plan.deepest)  # as the slider shows it
+        plan = self.transfer.run_plan()  # the edited network's blocks when there are edits
+        if plan is not None:
+            depth = min(depth, plan.deepest)  # as the slider shows it
         values = {**self.transfer.values(), **self.techniques.values("parameter"), "mode": "parameter",
                   "freeze_depth": depth}
         if kind == "freeze_depth":
@@ -161,7 +162,7 @@ class SweepPart:
             if self.source.plan is None:
                 raise SourceRunError("The source run's blocks are unknown (pick a source run whose model can be "
                                      "read), so there are no depths to sweep.")
-            depths = sweep_depths(self.sweep_depths.value, self.source.plan)
+            depths = sweep_depths(self.sweep_depths.value, self.transfer.run_plan())
             return kind, tuple(depths), seeds, ("structure", "parameter")
         budgets = sweep_budgets(self.sweep_budgets.value)
         modes = tuple(mode for mode, check in self.sweep_mode_checks.items() if check.value)
@@ -177,7 +178,7 @@ class SweepPart:
             try:
                 config = base.replace(mode=mode, freeze_depth=base.freeze_depth if mode == "parameter" else None)
                 if mode == "parameter" and self.source.plan is not None:
-                    technique_stages(config, self.source.plan.blocks)
+                    technique_stages(config, self.transfer.blocks())
             except ConfigError as error:
                 raise ConfigError(
                     f"The {name} also trains {mode} transfer runs, and with these settings: {error} "

@@ -1,14 +1,6 @@
-"""Findings in words, written from the numbers: every claim a report or the CLI makes about a
-comparison, a sweep or a transferability score ("beats structure", "frozen falls at the deepest n",
-"the score ranks the cut points better than chance", "not distinguishable") comes from here, from
-the paired differences, their intervals and what the study could have detected, never from fixed
-text that could turn false.
-
-Every "not distinguishable" carries the smallest difference the study could have detected (80%
-power, two-sided, from the observed sd of the paired differences and n) and the number of seeds
-that would detect a difference the user names (`detect`, default 0.02).
-
-The functions return Markdown text; `workbench.notebook_support` displays it in the notebooks.
+"""Findings about studies, in words: comparisons of modes (report 02, `workbench compare`),
+freeze-depth sweeps (report 03, `workbench sweep-depth`) and label-budget sweeps (report 04,
+`workbench sweep-budget`), each claim from the paired differences and their intervals.
 """
 
 from __future__ import annotations
@@ -17,16 +9,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from workbench.findings.clauses import difference_clause, power_clause
 from workbench.formatting import format_interval, format_mean_sd, format_number, to_float
-from workbench.statistics import (
-    DEFAULT_DETECT,
-    DEFAULT_POWER,
-    MAX_SEEDS_NEEDED,
-    detectable_difference,
-    kendall_tau_critical,
-    paired_difference_by_seed,
-    seeds_needed,
-)
+from workbench.statistics import DEFAULT_DETECT, paired_difference_by_seed
 from workbench.sweeps import (
     BASELINE_SERIES,
     SWEEP_SERIES_FINE_TUNED,
@@ -39,79 +24,6 @@ from workbench.sweeps import (
 if TYPE_CHECKING:
     from workbench.experiments import Comparison
     from workbench.sweeps import Sweep
-
-RANK_ALPHA = 0.05
-
-
-# ------------------------------------------------------------------------------------------------
-# One paired difference
-# ------------------------------------------------------------------------------------------------
-
-
-def power_clause(difference: Mapping[str, Any], detect: float = DEFAULT_DETECT) -> str:
-    """What a paired study could have seen: "this study could only have seen differences above
-    0.090 (80% power, two-sided 5%, paired sd 0.050, n=3); about 42 seeds would detect 0.020".
-
-    Args:
-        difference: a paired difference (`statistics.paired_difference`: sd, n, confidence and,
-            if present, detectable).
-        detect: the difference the user wants to be able to see. Defaults to 0.02.
-    """
-    n = int(difference.get("n") or 0)
-    if n < 2:
-        return "no power can be computed from fewer than two seed pairs"
-    alpha = 1 - float(difference.get("confidence", 0.95))
-    sd = to_float(difference.get("sd"))
-    if sd == 0:
-        return f"the {n} paired differences did not vary at all (sd 0), so any difference would have shown"
-    detectable = to_float(difference.get("detectable"))
-    if not math.isfinite(detectable):
-        detectable = detectable_difference(sd, n, alpha=alpha)
-    needed = seeds_needed(detect, sd, alpha=alpha)
-    seeds_text = (f"about {needed} seeds would detect {format_number(detect)}" if needed is not None
-                  else f"more than {MAX_SEEDS_NEEDED} seeds would be needed to detect {format_number(detect)}")
-    # Where the interval already excludes 0 the study saw a difference; say what else it could see.
-    seen = to_float(difference.get("low")) > 0 or to_float(difference.get("high")) < 0
-    lead = "these seeds could detect differences above" if seen else "this study could only have seen differences above"
-    # An accuracy difference is at most 1: above that, no real difference could have shown.
-    beyond = ", larger than any accuracy difference can be" if detectable > 1 else ""
-    return (f"{lead} {format_number(detectable)}{beyond} ({round(100 * DEFAULT_POWER)}% power, two-sided "
-            f"{round(100 * alpha)}%, paired sd {format_number(sd)}, n={n}); {seeds_text}")
-
-
-def verdict(difference: Mapping[str, Any], baseline: str = "structure", detect: float = DEFAULT_DETECT,
-            with_power: bool = True) -> str:
-    """What a paired difference lets one say: beats, worse than, or not distinguishable from the
-    baseline; "not distinguishable" comes with what the study could have seen (`power_clause`).
-
-    Args:
-        difference: a paired difference (mean, sd, n, low, high, confidence).
-        baseline: the name of what it is compared with. Defaults to "structure".
-        detect: the difference the user names for the seeds-needed estimate. Defaults to 0.02.
-        with_power: append the power statement (tables that show it in columns leave it out).
-            Defaults to True.
-    """
-    n = int(difference.get("n") or 0)
-    if n < 2:
-        undecided = "undecided: no interval from fewer than two seeds, run more seeds"
-        return f"{undecided}; no power can be computed" if with_power else undecided
-    confidence = round(100 * float(difference.get("confidence", 0.95)))
-    if to_float(difference.get("low")) > 0:
-        return f"beats {baseline} ({confidence}% CI above 0)"
-    if to_float(difference.get("high")) < 0:
-        return f"worse than {baseline} ({confidence}% CI below 0)"
-    plain = f"not distinguishable from {baseline} (CI contains 0)"
-    return f"{plain}; {power_clause(difference, detect)}" if with_power else plain
-
-
-def difference_clause(difference: Mapping[str, Any], baseline: str = "structure",
-                      detect: float = DEFAULT_DETECT) -> str:
-    """A paired difference in words: "+0.096 ± 0.020 vs structure at the same seed, 95% CI
-    [+0.050, +0.140], n=3: beats structure (95% CI above 0)"."""
-    n = int(difference.get("n") or 0)
-    interval = f", 95% CI {format_interval(difference)}" if n > 1 else ""
-    return (f"{format_mean_sd(difference, signed=True, with_n=False)} vs {baseline} at the same seed{interval}, "
-            f"n={n}: {verdict(difference, baseline, detect)}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -336,99 +248,6 @@ def describe_last_step(sweep: Sweep, detect: float = DEFAULT_DETECT) -> str:
     if not parts:
         return ""
     return f"- From {_budget(lower)} to {_budget(upper)}: " + "; ".join(parts) + "."
-
-
-# ------------------------------------------------------------------------------------------------
-# Transferability scores (report 05, `workbench rank --verify`)
-# ------------------------------------------------------------------------------------------------
-
-SCORE_NAMES = {"logme": "LogME", "leep": "LEEP", "probe_accuracy": "linear-probe accuracy"}
-
-
-def describe_verification(correlations: Mapping[str, Mapping[str, Any]], candidates: str = "cut points") -> str:
-    """Markdown, one line per score: how well it ranked the candidates against the fine-tuned
-    accuracies (Kendall τ with its exact p and n, weighted τ, Spearman ρ), and whether that τ is
-    distinguishable from a random ranking at this n (with the smallest |τ| that would have been).
-
-    Args:
-        correlations: score name → `diagnostics.verify_scores` result.
-        candidates: what was ranked, for the text. Defaults to "cut points".
-    """
-    lines = []
-    for name, result in correlations.items():
-        title = SCORE_NAMES.get(name, name)
-        n, tau = int(result.get("n") or 0), to_float(result.get("kendall_tau"))
-        if not math.isfinite(tau):
-            lines.append(f"- **{title}**: no ranking to judge (n = {n} {candidates} with both a score and an "
-                         "accuracy, or the scores or the accuracies did not vary).")
-            continue
-        numbers = (f"Kendall τ = {format_number(tau, 2, signed=True)} (p = {format_number(result.get('kendall_p'), 3)}"
-                   f", n = {n}), weighted τ = {format_number(result.get('weighted_tau'), 2, signed=True)}, "
-                   f"Spearman ρ = {format_number(result.get('spearman_rho'), 2, signed=True)}")
-        lines.append(f"- **{title}**: {numbers}: {rank_verdict(result, candidates)}.")
-    return "\n".join(lines) if lines else "No score was verified."
-
-
-def rank_verdict(result: Mapping[str, Any], candidates: str = "cut points", alpha: float = RANK_ALPHA) -> str:
-    """What one rank correlation lets one say: ranks better than chance, in reverse, or not
-    distinguishable from a random ranking at this n (and which |τ| would have been)."""
-    n, tau, p = int(result.get("n") or 0), to_float(result.get("kendall_tau")), to_float(result.get("kendall_p"))
-    critical = kendall_tau_critical(n, alpha)
-    level = f"two-sided {round(100 * alpha)}%"
-    if critical is None:
-        return (f"with n = {n} {candidates} not even a perfect ranking (|τ| = 1) is distinguishable from a "
-                f"random one ({level}); verify at least 5 {candidates}")
-    if math.isfinite(p) and p <= alpha:
-        direction = "better than chance" if tau > 0 else "in reverse (worse than chance)"
-        return f"ranks the {candidates} {direction} ({level})"
-    return (f"not distinguishable from a random ranking ({level}): with n = {n} {candidates} only "
-            f"|τ| ≥ {format_number(critical, 2)} would be")
-
-
-def describe_leep(block_scores: Mapping[str, Any]) -> str:
-    """Markdown: the LEEP of a `score_blocks` result, what it can and cannot rank, and where LEEP is
-    known to rank badly, with this source's numbers (source and target classes, the value an
-    uninformative source would score)."""
-    value = to_float(block_scores.get("leep"))
-    target_classes = len(block_scores.get("classes") or [])
-    source_classes = block_scores.get("source_classes")
-    floor = f"log(1/{target_classes}) = {format_number(math.log(1 / target_classes))}" if target_classes else "n/a"
-    lines = [f"- **LEEP** = {format_number(value)} for this source on this target "
-             f"({source_classes if source_classes is not None else 'an unknown number of'} source classes, "
-             f"{target_classes} target classes; a source whose predictions say nothing about the target scores "
-             f"minus the entropy of the target labels, {floor} for balanced classes)."]
-    lines.append("- LEEP is computed from the source head's class probabilities, so it is **one number per source "
-                 "model**: it does not change with the cut point and cannot rank cut points (the verification above "
-                 "checks LogME and the probe). It compares source models on one target "
-                 "(`workbench rank --sources a,b,c`).")
-    if isinstance(source_classes, int) and target_classes and source_classes < target_classes:
-        lines.append(f"- With fewer source classes ({source_classes}) than target classes ({target_classes}), LEEP's "
-                     "predictor mixes only as many distributions over the target classes as the source has classes, "
-                     "so it under-rates features that separate the target classes finely.")
-    lines.append("- Known weak spots of LEEP: it needs a source head trained on labelled classes; it sees the "
-                 "features only through that head, so it rates the source as it is, not what fine-tuning makes of it "
-                 "(the reason N-LEEP, Li et al. 2021, fits a Gaussian mixture to the features instead); and in "
-                 "You et al.'s (2021) benchmark of fine-tuned ImageNet models it ranked the models less well than "
-                 "LogME on most target datasets.")
-    return "\n".join(lines)
-
-
-def describe_logme_convention(block_scores: Mapping[str, Any]) -> str:
-    """Markdown: which LogME convention a `score_blocks` result uses, and at which cut points its
-    numbers part from the other convention's (features wider than the training examples)."""
-    from workbench.diagnostics.scores import DEFAULT_LOGME_CONVENTION, LOGME_CONVENTIONS
-
-    convention = block_scores.get("logme_convention") or DEFAULT_LOGME_CONVENTION
-    examples = int(block_scores.get("train_examples") or 0)
-    wide = [row for row in block_scores.get("cut_points", []) if int(row.get("features") or 0) > examples]
-    other = next(name for name in LOGME_CONVENTIONS if name != convention)
-    where = (f"At {len(wide)} of {len(block_scores.get('cut_points', []))} cut points (n = "
-             f"{', '.join(str(row['freeze_depth']) for row in wide)}) the features are wider than the {examples} "
-             f"training examples, so there the {other} convention would give different LogME numbers; compare "
-             "LogME values only within one convention." if wide else
-             f"Every cut point has at most as many features as the {examples} training examples, so both "
-             "conventions give the same LogME here.")
-    return f"LogME convention: **{convention}** ({LOGME_CONVENTIONS[convention]}). {where}"
 
 
 # ------------------------------------------------------------------------------------------------
