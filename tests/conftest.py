@@ -71,7 +71,8 @@ def cifar10_mini() -> Path:
     """../shared/data/cifar10-mini, or a skip where this checkout has no ../shared beside it."""
     if not SHARED_CIFAR10_MINI.is_dir():
         pytest.skip(f"{SHARED_CIFAR10_MINI} is absent (only present with ../shared beside the checkout)")
-    return SHARED_CIFAR10_MINI
+    # Resolved: runs store data_root with symlinks followed, and ../shared may be a link.
+    return SHARED_CIFAR10_MINI.resolve()
 
 
 @pytest.fixture(scope="session")
