@@ -53,7 +53,7 @@ from typing import Any
 from workbench.config import RunConfig
 from workbench.errors import WorkbenchError
 from workbench.formatting import json_safe
-from workbench.runs import TEMPORARY_PREFIX, Run, load_run, resolve_run_path, write_json
+from workbench.runs import TEMPORARY_PREFIX, Run, load_run, replace_directory, resolve_run_path, write_json
 
 CACHE_ENVIRONMENT_VARIABLE = "WORKBENCH_RUN_CACHE"
 MANIFEST_KEY = "cache"
@@ -320,7 +320,7 @@ def _reuse(found: Path, config: RunConfig) -> Run:
     try:
         shutil.copytree(found, temporary, copy_function=_link_model_or_copy)
         _rewrite_copy(temporary, config, reused)
-        _replace_directory(temporary, final)
+        replace_directory(temporary, final)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
@@ -355,17 +355,6 @@ def _replace_json(path: Path, value: Any) -> None:
     partial = path.with_name(f".{path.name}.partial")
     write_json(partial, value)
     os.replace(partial, path)
-
-
-def _replace_directory(temporary: Path, final: Path) -> None:
-    """Rename the finished copy into place; a run already there (`overwrite`) is swapped out, then deleted."""
-    if final.exists():
-        retired = final.with_name(f"{TEMPORARY_PREFIX}{final.name}-replaced-{secrets.token_hex(4)}")
-        os.replace(final, retired)
-        os.replace(temporary, final)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        os.replace(temporary, final)
 
 
 def _now() -> str:

@@ -12,7 +12,6 @@ import json
 import os
 import platform
 import secrets
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from workbench.data import describe_adaptation
 from workbench.devices import describe_distribution
 from workbench.errors import ConfigError, SourceRunError
 from workbench.models import architecture_of, count_parameters, model_blocks
-from workbench.runs import TEMPORARY_PREFIX, write_history, write_json
+from workbench.runs import TEMPORARY_PREFIX, replace_directory, write_history, write_json
 from workbench.transfer_modes import format_transfer_report
 
 CHECKPOINT_FILE = "checkpoint.npz"
@@ -121,15 +120,9 @@ def default_run_name(config: RunConfig) -> str:
 
 def move_into_place(temporary: Path, final_path: Path, overwrite: bool) -> None:
     """Rename the finished run into place; an overwritten run is swapped out, then deleted."""
-    if final_path.exists():
-        if not overwrite:
-            raise ConfigError(f"Run {str(final_path)!r} appeared while training. Pass another --name.")
-        retired = final_path.with_name(f"{TEMPORARY_PREFIX}{final_path.name}-replaced-{secrets.token_hex(4)}")
-        os.replace(final_path, retired)
-        os.replace(temporary, final_path)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        os.replace(temporary, final_path)
+    if final_path.exists() and not overwrite:
+        raise ConfigError(f"Run {str(final_path)!r} appeared while training. Pass another --name.")
+    replace_directory(temporary, final_path)
 
 
 def build_manifest(prepared: Any, notes: list[str], train_seconds: float, total_seconds: float,

@@ -22,6 +22,9 @@ import csv
 import functools
 import json
 import math
+import os
+import secrets
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -353,3 +356,15 @@ def structure_reference(run: Run, runs: list[Run]) -> Run | None:
                 and all(other.get(key) == config.get(key) for key in same) and candidate.model_path.is_file()):
             return candidate
     return None
+
+
+def replace_directory(temporary: Path, final: Path) -> None:
+    """Rename a finished run folder into place; a run already there is swapped out first, then
+    deleted, so the final path never holds half of either."""
+    if final.exists():
+        retired = final.with_name(f"{TEMPORARY_PREFIX}{final.name}-replaced-{secrets.token_hex(4)}")
+        os.replace(final, retired)
+        os.replace(temporary, final)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(temporary, final)

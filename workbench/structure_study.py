@@ -128,7 +128,7 @@ def check_arm_models(base_config: RunConfig, arms: Mapping[str, Mapping[str, Any
         ConfigError: from the first arm whose edits the source network cannot take.
         SourceRunError: when the source run does not exist.
     """
-    from workbench.transfer_modes import transfer_model
+    from workbench.transfer_modes import transfer_model_for
 
     edited = {arm: changes for arm, changes in arms.items() if changes.get("edits")}
     if not edited:
@@ -137,9 +137,7 @@ def check_arm_models(base_config: RunConfig, arms: Mapping[str, Mapping[str, Any
     for arm, changes in edited.items():
         config = variant_config(base_config, changes)
         try:
-            transfer_model(source_model, config.mode, int(source_model.output_shape[-1]), config.freeze_depth,
-                           seed=config.seed, copy_depth=config.copy_depth, batchnorm=config.batchnorm,
-                           head_init=config.head_init, edits=config.edits, grow_noise=config.grow_noise)
+            transfer_model_for(source_model, config, int(source_model.output_shape[-1]))
         except ConfigError as error:  # say which arm: the freeze depth may suit the others
             raise ConfigError(f"The {arm!r} arm ({config.edits}): {error}") from None
 

@@ -55,7 +55,7 @@ from workbench.run_files import (  # noqa: F401 - CHECKPOINT_FILE, EpochCheckpoi
 )
 from workbench.runs import TEMPORARY_PREFIX, Run, load_run
 from workbench.traced_models import borrow_traced_model, return_traced_model
-from workbench.transfer_modes import transfer_model
+from workbench.transfer_modes import transfer_model_for
 
 
 @dataclass
@@ -110,11 +110,7 @@ def prepare_run(config: RunConfig) -> PreparedRun:
     task_data = prepare_task(config.task, config.per_class, config.validation_split, config.seed, config.data_root)
     with model_scope(strategy, config.precision):
         if source_model is not None:
-            model, transfer_report = transfer_model(source_model, config.mode, task_data.num_classes,
-                                                    config.freeze_depth, seed=config.seed,
-                                                    copy_depth=config.copy_depth, batchnorm=config.batchnorm,
-                                                    head_init=config.head_init, edits=config.edits,
-                                                    grow_noise=config.grow_noise)
+            model, transfer_report = transfer_model_for(source_model, config, task_data.num_classes)
             if config.edits:  # an `input` edit gives the model its own input shape; the pipeline resizes to it
                 input_shape = tuple(int(size) for size in model.input_shape[1:])
                 config = config.replace(input_shape=input_shape)

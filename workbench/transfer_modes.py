@@ -28,7 +28,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from workbench.config import HEAD_INITS, MODES
+from workbench.config import HEAD_INITS, MODES, RunConfig
 from workbench.errors import ConfigError
 from workbench.models import HEAD_BLOCK, Block, architecture_of, build_model, count_parameters, model_blocks
 
@@ -185,6 +185,15 @@ def transfer_model(
     }
     return model, report
 
+
+
+def transfer_model_for(source_model: Any, config: RunConfig, num_classes: int) -> tuple[Any, dict[str, Any]]:
+    """`transfer_model` with a run config's transfer settings (mode, freeze and copy depth,
+    BatchNorm policy, head init, edits, seed): the one call a run, the panel's preview and a
+    study's pre-flight check share, so that they build the same network."""
+    return transfer_model(source_model, config.mode, num_classes, config.freeze_depth, seed=config.seed,
+                          copy_depth=config.copy_depth, batchnorm=config.batchnorm, head_init=config.head_init,
+                          edits=config.edits, grow_noise=config.grow_noise)
 
 @dataclass(frozen=True)
 class NewHead:

@@ -19,7 +19,7 @@ from workbench.models import HEAD_BLOCK, Block, count_parameters
 from workbench.panels.previews import LayerPlan
 from workbench.panels.summaries import html_table
 from workbench.structure import format_edits, parse_edits
-from workbench.transfer_modes import freeze_blocks, resolve_freeze_depth, structure_summary, transfer_model
+from workbench.transfer_modes import freeze_blocks, resolve_freeze_depth, structure_summary, transfer_model_for
 
 APPEND_SIZES = {"dense": 64, "dropout": 0.5, "conv": 32}  # what the size box starts at for each kind
 STRUCTURE_COLUMNS = ("layer", "block", "edit", "weights", "state", "params")
@@ -184,7 +184,7 @@ def format_block_row(row: Mapping[str, Any]) -> str:
 def preview_edited_transfer(source_model: Any, config: RunConfig, num_classes: int) -> tuple[Any, dict[str, Any]]:
     """The model and weight-transfer report Start would build for `config`.
 
-    The same `transfer_model` call as `training.prepare_run` makes, so the preview cannot drift
+    The same call as `training.prepare_run` makes (`transfer_model_for`), so the preview cannot drift
     from the run. Freeze depth aside: a parameter-mode preview builds once at depth 0 and
     `refreeze_report` moves the depth on the built model, as a backbone takes seconds to build.
 
@@ -192,9 +192,7 @@ def preview_edited_transfer(source_model: Any, config: RunConfig, num_classes: i
         ConfigError: a model-level bad spec (unknown block, cut at the head, widen to fewer units,
             an input shape the cut network cannot take) or a freeze depth out of range.
     """
-    return transfer_model(source_model, config.mode, num_classes, config.freeze_depth, seed=config.seed,
-                          copy_depth=config.copy_depth, batchnorm=config.batchnorm, head_init=config.head_init,
-                          edits=config.edits, grow_noise=config.grow_noise)
+    return transfer_model_for(source_model, config, num_classes)
 
 
 def refreeze_report(model: Any, report: Mapping[str, Any], depth: int) -> dict[str, Any]:

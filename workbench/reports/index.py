@@ -41,10 +41,11 @@ th, td { border: 1px solid #d0d7de; padding: 2px 8px; text-align: left; }
 """
 
 
-def package_versions() -> dict[str, str]:
-    """Python and the versions of the packages a report depends on (without importing them)."""
+def package_versions(packages: Sequence[str] = VERSION_PACKAGES) -> dict[str, str]:
+    """Python and the installed versions of `packages` (by default those a report depends on),
+    read from their metadata without importing them; "not installed" where one is missing."""
     versions = {"python": sys.version.split()[0]}
-    for package in VERSION_PACKAGES:
+    for package in packages:
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:

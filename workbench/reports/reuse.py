@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import importlib.metadata
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from workbench.reports.execute import STATUS_OK, NotebookResult
-from workbench.reports.index import package_versions
+from workbench.reports.index import VERSION_PACKAGES, package_versions
 from workbench.reports.plan import (
     INDEX_JSON_FILE,
     MANAGED_PARAMETERS,
@@ -54,7 +53,7 @@ def notebook_keys(plan: ReportPlan) -> dict[str, str]:
     Args:
         plan: the checked plan (notebooks in dependency order).
     """
-    shared = {"code": package_fingerprint(), "versions": {**package_versions(), **_extra_versions()},
+    shared = {"code": package_fingerprint(), "versions": package_versions((*VERSION_PACKAGES, *KEY_PACKAGES)),
               "kernel": plan.kernel}
     keys: dict[str, str] = {}
     for notebook in plan.notebooks:  # dependency order: prerequisites first
@@ -191,13 +190,3 @@ def _file_hash(path: Path) -> str:
         return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     except OSError:
         return "missing"
-
-
-def _extra_versions() -> dict[str, str]:
-    versions = {}
-    for package in KEY_PACKAGES:
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
