@@ -283,9 +283,8 @@ def depth_sweep_metrics(
             target[series] = {"blocks copied": whole_if_integral(chosen["x"]), "test accuracy": summary_of(chosen)}
             difference = differences.get((series, chosen["x"]))
             if difference is not None:
-                target[series]["difference vs structure"] = difference_summary(difference, detect)
-                target[series]["difference 95% CI"] = format_interval(difference)
-                target[series].update(power_figures(difference, detect))
+                target[series].update(_paired_fields(difference, "difference vs structure", "difference 95% CI",
+                                                     detect))
     metrics["best_depth"] = best
     metrics["deepest"] = deepest
     metrics["points"] = [_point_record(point) for point in points]
@@ -320,11 +319,16 @@ def budget_sweep_metrics(
         entry: dict[str, Any] = {"best mode": chosen["series"], "test accuracy": summary_of(chosen)}
         difference = differences.get((chosen["series"], x))
         if difference is not None:
-            entry["gain over structure"] = difference_summary(difference, detect)
-            entry["gain 95% CI"] = format_interval(difference)
-            entry.update(power_figures(difference, detect))
+            entry.update(_paired_fields(difference, "gain over structure", "gain 95% CI", detect))
         by_budget[f"{whole_if_integral(x)} per class"] = entry
     return {"best_mode_by_budget": by_budget, "points": [_point_record(point) for point in points]}
+
+
+def _paired_fields(difference: Mapping[str, Any], name: str, interval_name: str, detect: float) -> dict[str, Any]:
+    """A key figure's paired difference: its summary under `name`, its 95% interval as text under
+    `interval_name`, and what the study could have seen (`power_figures`)."""
+    return {name: difference_summary(difference, detect), interval_name: format_interval(difference),
+            **power_figures(difference, detect)}
 
 
 def summary_of(point: Mapping[str, Any]) -> dict[str, Any]:
