@@ -20,7 +20,6 @@ from typing import Any
 
 from workbench.config import FIELD_NAMES, MODES, RunConfig, mode_label, resolve_seeds  # noqa: F401 - public here too
 from workbench.errors import ConfigError
-from workbench.formatting import format_mean_sd
 from workbench.runs import Run
 from workbench.statistics import paired_difference, summarize, transfer_metrics
 
@@ -93,20 +92,12 @@ class Comparison:
         """The comparison as a text table: test accuracy mean ± sd (n) per mode, then each mode's
         paired difference from structure with its interval, verdict and what the seeds could
         have detected (80% power; seeds needed to detect `detect`, default 0.02)."""
-        from workbench.text_tables import format_paired_differences
-
-        lines = [self.describe(), "", f"{'mode':<24} {'test accuracy':>17} {'n':>3}   per seed"]
-        for row in self.rows():
-            per_seed = " ".join(f"{value:.3f}" for value in row["values"])
-            lines.append(f"{row['label']:<24} {format_mean_sd(row, with_n=False):>17} {row['n']:>3}   {per_seed}")
-        differences = format_paired_differences(self.paired_differences(), "structure", detect)
-        if differences:
-            lines += ["", differences]
-        if self.stopped:
-            lines.append("(stopped early: not every seed ran)")
         from workbench.engine import format_failures
+        from workbench.text_tables import format_paired_differences, format_study_table
 
-        return "\n".join(lines + format_failures(self.failures))
+        return format_study_table(self.describe(), "mode", [(row["label"], row) for row in self.rows()],
+                                  format_paired_differences(self.paired_differences(), "structure", detect),
+                                  self.stopped, format_failures(self.failures))
 
 
 def run_comparison(
@@ -296,19 +287,11 @@ class VariantComparison:
         paired difference from the baseline with its interval, verdict and what the seeds could
         have detected (80% power; seeds needed to detect `detect`, default 0.02)."""
         from workbench.engine import format_failures
-        from workbench.text_tables import format_paired_differences
+        from workbench.text_tables import format_paired_differences, format_study_table
 
-        width = max([24, *(len(arm) + 1 for arm in self.arms)])
-        lines = [self.describe(), "", f"{'arm':<{width}} {'test accuracy':>17} {'n':>3}   per seed"]
-        for row in self.rows():
-            per_seed = " ".join(f"{value:.3f}" for value in row["values"])
-            lines.append(f"{row['arm']:<{width}} {format_mean_sd(row, with_n=False):>17} {row['n']:>3}   {per_seed}")
-        differences = format_paired_differences(self.paired_differences(), self.baseline, detect)
-        if differences:
-            lines += ["", differences]
-        if self.stopped:
-            lines.append("(stopped early: not every seed ran)")
-        return "\n".join(lines + format_failures(self.failures))
+        return format_study_table(self.describe(), "arm", [(row["arm"], row) for row in self.rows()],
+                                  format_paired_differences(self.paired_differences(), self.baseline, detect),
+                                  self.stopped, format_failures(self.failures))
 
 
 def run_variants(

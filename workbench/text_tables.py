@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from workbench.formatting import format_interval, format_number
+from workbench.formatting import format_interval, format_mean_sd, format_number
 
 __all__ = ["format_block_scores", "format_paired_differences", "format_source_ranking", "format_verification"]
 
@@ -86,6 +86,23 @@ def format_verification(correlations: Mapping[str, Mapping[str, Any]], candidate
             result, candidates)
         lines.append(f"{name}: {judged}")
     return "\n".join(lines)
+
+
+def format_study_table(description: str, column: str, labelled_rows: Sequence[tuple[str, Mapping[str, Any]]],
+                       differences: str, stopped: bool, failure_lines: Sequence[str]) -> str:
+    """A study as text: how it was obtained, test accuracy mean ± sd, n and per-seed values per
+    labelled row (a mode or an arm, under `column`), then the paired differences, a note when it
+    was stopped, and the lines about runs whose worker failed."""
+    width = max([24, *(len(label) + 1 for label, _ in labelled_rows)])
+    lines = [description, "", f"{column:<{width}} {'test accuracy':>17} {'n':>3}   per seed"]
+    for label, row in labelled_rows:
+        per_seed = " ".join(f"{value:.3f}" for value in row["values"])
+        lines.append(f"{label:<{width}} {format_mean_sd(row, with_n=False):>17} {row['n']:>3}   {per_seed}")
+    if differences:
+        lines += ["", differences]
+    if stopped:
+        lines.append("(stopped early: not every seed ran)")
+    return "\n".join([*lines, *failure_lines])
 
 
 def format_paired_differences(differences: Sequence[Mapping[str, Any]], baseline: str = "structure",
