@@ -26,12 +26,18 @@ setup: $(STAMP)
 # background, for both (tests/report_helpers.py). Tests marked `serial` (the live panel in a real
 # JupyterLab) run alone afterwards; the quick report build starts only where a selected test
 # needs it, so it never runs beside them. TEST_WORKERS=0 runs the first part in one process too.
-# --durations: the slowest tests, so that CI logs show where the ~10 minutes go.
+# --dist loadgroup: the tests marked xdist_group("multiprocess") (Dask clusters, tf.distribute
+# workers: several TensorFlow processes each) run one after another on one worker, sharing its
+# clusters, instead of piling up on both (tests/README.md, "Markers").
+# --durations: the slowest tests, so that CI logs show where the ~6 minutes go.
+# The serial part collects only the files that mark a test `serial`: collecting all of them
+# would import every test module (TensorFlow included) again, ~10 s, to select one test.
 TEST_WORKERS ?= 2
+SERIAL_TEST_FILES := $(shell grep -l 'mark.serial' tests/test_*.py)
 
 test: setup
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not serial" --durations=15
-	$(BIN)/python -m pytest -m serial
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not serial" --durations=15
+	$(BIN)/python -m pytest -m serial $(SERIAL_TEST_FILES)
 
 demo: setup
 	rm -rf $(DEMO_RUNS)

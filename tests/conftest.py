@@ -46,8 +46,8 @@ def local_dask_cluster():
     same worker environment), so a study sent to it with `cluster=ADDRESS` trains as under `-j 2`
     without two more TensorFlow processes starting for every test (tens of seconds on two cores).
     `test_engine.py` keeps `-j 2` itself: in-process, and from the command line with Ctrl-C.
-    Under pytest-xdist each worker that runs such a test starts one (`--dist loadgroup`, which
-    would keep them on one worker, does not group on pytest 9 with pytest-xdist 3.8).
+    Its tests are marked `xdist_group("multiprocess")`, so under `make test` (`--dist loadgroup`)
+    they run on one worker and share one cluster.
     """
     from workbench.cluster import _start_local_cluster
 
@@ -98,12 +98,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Start the quick report set now and run its tests last, so it builds while the others run."""
     from report_helpers import QUICK_REPORTS_FIXTURE, start_quick_reports
 
+    _apply_xdist_groups(items)
     needing = [item for item in items if QUICK_REPORTS_FIXTURE in getattr(item, "fixturenames", ())]
     if not needing or config.option.collectonly:
         return
     start_quick_reports(config._tmp_path_factory)  # pytest's own factory: the same base folder as tmp_path
     others = [item for item in items if QUICK_REPORTS_FIXTURE not in getattr(item, "fixturenames", ())]
     items[:] = others + needing
+
+
+def _apply_xdist_groups(items: list[pytest.Item]) -> None:
+    """Make `--dist loadgroup` group again: the tests marked `xdist_group` run on one worker.
+
+    pytest-xdist 3.8 groups a test by appending "@GROUP" to `item._nodeid` in each worker, but
+    pytest 9 reads a node's id from `item._id`, so the suffix never reaches the scheduler and every
+    marked test is scheduled on its own. The suffixed id is copied across here (after xdist's own
+    hook: this one is `trylast`). Where either side changes, grouping silently stops and the tests
+    are simply spread as under `--dist load`.
+    """
+    try:
+        from _pytest.nodes import coerce_node_id
+    except ImportError:
+        return
+    for item in items:
+        grouped = item.__dict__.get("_nodeid")
+        if isinstance(grouped, str) and "@" in grouped and grouped != item.nodeid and hasattr(item, "_id"):
+            item._id = coerce_node_id(grouped)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import keras
 import pytest
+from interrupt_helpers import output_after_interrupt, start_as_in_a_terminal
 
 from workbench.cli import main
 from workbench.config import config_from_mapping
@@ -26,7 +27,7 @@ from workbench.engine import train_runs
 from workbench.errors import ConfigError
 from workbench.runs import list_runs, load_run
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.xdist_group("multiprocess")]
 
 DASK = str(Path(sys.executable).with_name("dask"))
 WORKBENCH = str(Path(sys.executable).with_name("workbench"))
@@ -210,7 +211,7 @@ def test_ctrl_c_stops_a_cluster_study_and_leaves_nothing_half_written(dask_clust
     command = [WORKBENCH, "compare", "--source", str(source_run.path), "--task", "mnist-5k:5-9", "--per-class", "20",
                "--epochs", "300", "--seeds", "3", "--modes", "structure", "--name", "ctrl-c", "--runs-dir",
                str(runs_dir), "--cluster", dask_cluster.address]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = start_as_in_a_terminal(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 240
         # Two runs training (each has checkpointed an epoch), the third waiting for a worker.
@@ -219,7 +220,7 @@ def test_ctrl_c_stops_a_cluster_study_and_leaves_nothing_half_written(dask_clust
             assert time.monotonic() < deadline, "the runs never started"
             time.sleep(0.2)
         process.send_signal(signal.SIGINT)
-        _, error = process.communicate(timeout=180)
+        error = output_after_interrupt(process, 180)
     finally:
         stop(process)
     assert process.returncode == 130, error[-3000:]

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import keras
 import pytest
+from interrupt_helpers import output_after_interrupt, start_as_in_a_terminal
 
 from workbench.cli import main
 from workbench.cluster import check_runs_folder, gpu_assignment, visible_gpus, worker_environment
@@ -49,6 +50,7 @@ def same_runs(first, second) -> None:
         assert [row["loss"] for row in one.history] == pytest.approx([row["loss"] for row in other.history], abs=1e-5)
 
 
+@pytest.mark.xdist_group("multiprocess")
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_jobs_2_on_a_local_dask_cluster_gives_the_serial_comparison_and_replays_epochs(source_run, tmp_path):
@@ -79,6 +81,7 @@ def test_jobs_2_on_a_local_dask_cluster_gives_the_serial_comparison_and_replays_
     assert not list(runs_dir.glob(".tmp-*"))
 
 
+@pytest.mark.xdist_group("multiprocess")
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_stop_reaches_the_dask_workers_and_no_further_run_starts(source_run, runs_dir, local_dask_cluster):
@@ -98,6 +101,7 @@ def test_stop_reaches_the_dask_workers_and_no_further_run_starts(source_run, run
     assert sorted(path.name for path in runs_dir.iterdir()) == sorted(run.name for run in started)
 
 
+@pytest.mark.xdist_group("multiprocess")
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_ctrl_c_in_a_terminal_stops_a_jobs_2_study_and_its_workers_save_their_runs(source_run, tmp_path):
@@ -116,8 +120,8 @@ def test_ctrl_c_in_a_terminal_stops_a_jobs_2_study_and_its_workers_save_their_ru
                "structure", "--name", "cc", "--runs-dir", str(runs_dir), "-j", "2"]
     # A session of its own, so that SIGINT reaches the whole process group, as Ctrl-C in a terminal does:
     # the command and its LocalCluster's worker processes.
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+    process = start_as_in_a_terminal(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     start_new_session=True)
     try:
         deadline = time.monotonic() + 240
         while len(glob.glob(str(runs_dir / ".tmp-cc-*" / "checkpoint.npz"))) < 2:
@@ -125,7 +129,7 @@ def test_ctrl_c_in_a_terminal_stops_a_jobs_2_study_and_its_workers_save_their_ru
             assert time.monotonic() < deadline, "the runs never started"
             time.sleep(0.2)
         os.killpg(process.pid, signal.SIGINT)
-        _, error = process.communicate(timeout=180)
+        error = output_after_interrupt(process, 180)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)

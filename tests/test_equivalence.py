@@ -150,6 +150,7 @@ def test_each_epoch_has_its_own_order_and_a_resumed_stream_repeats_it() -> None:
     assert later == whole[5:]
 
 
+@pytest.mark.xdist_group("multiprocess")
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_a_serial_study_equals_the_same_study_in_two_worker_processes(source_run, local_dask_cluster: str,

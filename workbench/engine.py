@@ -31,13 +31,15 @@ error (repeated deaths) is reported the same way. No run is retried silently.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import glob
 import secrets
+import signal
 import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,7 @@ RunCallbacks = Callable[[RunConfig], Sequence[Any]]
 OnRunDone = Callable[[int, Run], None]
 POLL_SECONDS = 0.1
 STOP_POLL_SECONDS = 0.2
+STOP_RETRY_SECONDS = 1.0
 CLAIM_SECONDS = 10
 UNCLAIMED = ""
 
@@ -214,14 +217,20 @@ class _ClusterStudy:
             for index, config in enumerate(self.configs)}
         self.pending = set(self.futures)
         try:
-            try:
-                self._collect()
-            except KeyboardInterrupt:
-                # Running runs stop after their batch and are saved "stopped"; pending ones return at
-                # once. Wait for both, so that nothing is left half-written, then pass Ctrl-C on.
-                self._request_stop()
-                self._collect()
-                raise
+            # Ctrl-C sets a flag that the collecting loop reads, instead of raising at whatever line
+            # of Dask's client code this thread is in (an exception there can cancel a call half-way
+            # or leave one of its locks held, and the study then never learns the runs stopped).
+            # Running runs stop after their batch and are saved "stopped"; pending ones return at
+            # once. Both are waited for, so that nothing is left half-written, then Ctrl-C is passed on.
+            with interrupt_as_flag() as interrupted:
+                try:
+                    self._collect(interrupted)
+                except KeyboardInterrupt:  # a second Ctrl-C, or one outside the main thread's handler
+                    self._request_stop()
+                    self._collect(threading.Event())
+                    raise
+            if interrupted.is_set():
+                raise KeyboardInterrupt
         finally:
             for relay in self.relays.values():
                 relay.end()
@@ -230,14 +239,14 @@ class _ClusterStudy:
             raise self.error
         return StudyRuns(self.runs, self.failures, self.workers)
 
-    def _collect(self) -> None:
+    def _collect(self, interrupted: threading.Event) -> None:
         while self.pending:
             self._replay_progress()
             done = [future for future in self.pending if future.done()]
             for future in done:
                 self.pending.discard(future)
                 self._settle(self.futures[future], future)
-            if self.stop_event.is_set() or self.error is not None:
+            if self.stop_event.is_set() or self.error is not None or interrupted.is_set():
                 self._request_stop()
             if not done:
                 time.sleep(POLL_SECONDS)
@@ -433,5 +442,31 @@ def _mirror_stop(remote_stop: Any, local_stop: threading.Event) -> None:
         try:
             if remote_stop.wait(STOP_POLL_SECONDS):
                 local_stop.set()
-        except Exception:  # noqa: BLE001 - scheduler gone: the run goes on; its result is lost with it
-            return
+        except Exception:  # noqa: BLE001 - a slow or lost scheduler: ask again, until the run ends
+            # Giving up here would let the run train to its last epoch after a Stop that came later.
+            local_stop.wait(STOP_RETRY_SECONDS)
+
+
+@contextlib.contextmanager
+def interrupt_as_flag() -> Iterator[threading.Event]:
+    """While inside, the first Ctrl-C (SIGINT) sets the yielded event instead of raising.
+
+    A second Ctrl-C raises KeyboardInterrupt as usual. Only the main thread can handle signals, and
+    only Python's own handler is replaced: elsewhere (a panel's thread, a host that installed its
+    own handler) the event stays clear and Ctrl-C behaves as it did.
+    """
+    interrupted = threading.Event()
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield interrupted
+        return
+
+    def first_interrupt(signum: int, frame: Any) -> None:
+        interrupted.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, first_interrupt)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

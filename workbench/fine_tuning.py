@@ -172,17 +172,24 @@ def fit_head_on_cached_features(
     head_model.get_layer("head").set_weights(head.get_weights())
     features, labels = cached["train"]
     steps = steps_per_epoch(len(labels), batch_size)
-    # A head step costs microseconds, so Keras' per-step Python overhead would dominate: up to 32
-    # steps per call, a divisor of the epoch's steps (the stream below holds every epoch).
+    # A head step costs microseconds, so Keras' per-call Python (and not the arithmetic) would set
+    # the pace: a whole epoch per call (`whole_epoch`). The stream below holds every epoch back to
+    # back and is read by one iterator (a new iterator per epoch costs ~10 ms, more than the epoch),
+    # so a call must end with its epoch: k = the epoch's steps does, whatever their number.
     head_model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
-                       steps_per_execution=steps_per_execution_for(steps, limit=32, divide_epoch=True))
+                       steps_per_execution=steps_per_execution_for(steps, whole_epoch=True))
     # The same (seed, epoch) orders as the image pipeline, so cached and uncached runs see the
     # same batches in the same order.
     train = shard_by_data(epoch_batches((features, labels), batch_size, shuffle=True, seed=seed, epochs=epochs))
     validation = None
     if "validation" in cached:
-        validation = shard_by_data(epoch_batches(cached["validation"], batch_size * 4))
+        # The same batches as `epoch_batches` gives, from an in-memory dataset: Keras starts an
+        # iterator over it at every epoch end, and the gathering pipeline's costs ~10 ms to start,
+        # a third of a cached epoch. (Features are small; the image pipelines avoid such copies.)
+        import tensorflow as tf
+
+        validation = shard_by_data(tf.data.Dataset.from_tensor_slices(cached["validation"]).batch(batch_size * 4))
     build_metrics_before_fit(head_model, train)
     head_model.fit(train, validation_data=validation, epochs=epochs, steps_per_epoch=steps, shuffle=False,
                    verbose=0, callbacks=list(callbacks))
@@ -193,7 +200,7 @@ def fit_head_on_cached_features(
 MAX_STEPS_PER_EXECUTION = 8
 
 
-def steps_per_execution_for(steps: int, limit: int = MAX_STEPS_PER_EXECUTION, divide_epoch: bool = False) -> int:
+def steps_per_execution_for(steps: int, limit: int = MAX_STEPS_PER_EXECUTION, whole_epoch: bool = False) -> int:
     """How many training steps one call into Keras' traced train function runs (`steps_per_execution`).
 
     Each call costs Keras' per-step Python (the loop, callbacks, turning the logs into numbers), a
@@ -210,23 +217,23 @@ def steps_per_execution_for(steps: int, limit: int = MAX_STEPS_PER_EXECUTION, di
       Stop may come;
     - epochs of fewer than 16 steps (tiny label budgets, where tracing and evaluation cost more
       than the steps) keep one step per call, so batch callbacks still see every batch there;
-    - with `divide_epoch` (the cached-feature head, whose steps cost microseconds and whose
-      stream holds every epoch back to back): the largest divisor of the epoch's steps up to
-      `limit`, a whole epoch per call at most;
+    - with `whole_epoch` (the cached-feature head, whose steps cost microseconds and whose
+      stream holds every epoch back to back): the whole epoch, one call per epoch (Stop and the
+      batch callbacks then act at epoch ends, milliseconds apart);
     - 1 under a tf.distribute strategy: Keras 3 fails there with more than one step per call ("You
       must feed a value for placeholder tensor", keras-team/keras#19246).
 
     Args:
         steps: training steps per epoch.
         limit: the most steps per call. Defaults to `MAX_STEPS_PER_EXECUTION` (8).
-        divide_epoch: the largest divisor of `steps` up to `limit` instead. Defaults to False.
+        whole_epoch: `steps` instead (`limit` does not apply). Defaults to False.
     """
     import tensorflow as tf
 
     if tf.distribute.has_strategy():
         return 1
-    if divide_epoch:
-        return max(divisor for divisor in range(1, limit + 1) if steps % divisor == 0)
+    if whole_epoch:
+        return max(1, steps)
     chosen = min(limit, steps // 4)
     return chosen if chosen >= 4 else 1
 
