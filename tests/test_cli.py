@@ -143,6 +143,8 @@ def test_sweeps_and_lr_find_print_tables_and_write_offline_figures(tmp_path: Pat
 def test_study_commands_parse_their_lists_and_call_the_api_with_them(tmp_path: Path, run_cli, monkeypatch) -> None:
     import workbench.api
 
+    (tmp_path / "runs" / "source").mkdir(parents=True)  # the commands check the source run is there
+    (tmp_path / "runs" / "source" / "config.json").write_text("{}")
     calls: dict[str, tuple] = {}
 
     def record(name: str):
@@ -166,7 +168,7 @@ def test_study_commands_parse_their_lists_and_call_the_api_with_them(tmp_path: P
     assert arguments == ([0, 2], [0, 1, 2], False) and keywords["name"] == "study"
     arguments, keywords = calls["sweep_budget"]
     assert arguments == ([1, 5, None], [0, 1], ["structure", "feature", "parameter"]) and keywords["jobs"] == 2
-    assert not (tmp_path / "runs").exists()
+    assert sorted(path.name for path in (tmp_path / "runs").iterdir()) == ["source"]  # nothing written
 
 
 def test_runs_json_writes_null_for_a_missing_number(tmp_path: Path, source_run, run_cli) -> None:

@@ -204,6 +204,8 @@ def test_multiworker_studies_refuse_local_worker_processes(
     from workbench.cli import main
 
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 0}}')
+    (tmp_path / "source").mkdir()
+    (tmp_path / "source" / "config.json").write_text("{}")  # a source run is there: the -j is what is refused
     code = main(["compare", "--source", str(tmp_path / "source"), "--strategy", "multiworker", "-j", "2",
                  "--runs-dir", str(tmp_path / "runs")])
     stderr = capsys.readouterr().err

@@ -26,7 +26,6 @@ def transfer_command(arguments: argparse.Namespace) -> int:
 
 def _train_one(kind: str, arguments: argparse.Namespace) -> int:
     from workbench import api
-    from workbench.callbacks import progress_bar
     from workbench.config import config_from_mapping
 
     parameters = collect_parameters(arguments, skip=("tensorboard",))
@@ -34,6 +33,10 @@ def _train_one(kind: str, arguments: argparse.Namespace) -> int:
     config = config_from_mapping(parameters, kind=kind)
     check_run_paths(config)
     tensorboard = tensorboard_logging(arguments)
+    # Only now: the progress bar is a Keras callback, and importing Keras (TensorFlow) takes 4-5 s
+    # that a mistyped path or value need not wait for.
+    from workbench.callbacks import progress_bar
+
     label = config.mode if kind == "transfer" else "pretrain"
     train = api.transfer if kind == "transfer" else api.pretrain
     callbacks = [progress_bar(f"{label} {config.task}"), *(tensorboard.callbacks(config) if tensorboard else [])]
@@ -45,10 +48,14 @@ def _train_one(kind: str, arguments: argparse.Namespace) -> int:
 
 
 def check_run_paths(config: Any) -> None:
-    """Refuse a runs folder that cannot be written and a source that is a file, before anything runs."""
+    """Refuse a runs folder that cannot be written and a source that is a file or no run, before
+    anything runs (and before TensorFlow loads: a mistyped path is answered at once)."""
+    from workbench.runs import resolve_run_path
+
     check_writable_folder(config.runs_dir, "--runs-dir", RUNS_DIR_EXAMPLE)
     if config.kind == "transfer" and config.source:
         check_source_argument(config.source, config.runs_dir, "--source")
+        resolve_run_path(config.source, config.runs_dir)  # the engine's own message, with the runs there
 
 
 def resume_command(arguments: argparse.Namespace) -> int:

@@ -28,7 +28,6 @@ def compare_command(arguments: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from workbench import api
-    from workbench.callbacks import progress_bar
     from workbench.config import check_detect, config_from_mapping, resolve_seeds
 
     parameters = collect_parameters(arguments, skip=("seeds", "modes", "jobs", "cluster", "tensorboard", "detect"))
@@ -39,6 +38,8 @@ def compare_command(arguments: argparse.Namespace) -> int:
     modes = split_items(parameters.pop("modes", None) or arguments.modes)
     base = config_from_mapping({**parameters, "mode": "parameter"}, kind="transfer")
     check_run_paths(base)
+    from workbench.callbacks import progress_bar  # Keras: only once the paths are known to be good
+
     tensorboard = tensorboard_logging(arguments)
     start_distribution(base.strategy, jobs, cluster)
     # delay: a study refused in its first second (a bad mode, budget or class) prints only its error.
@@ -76,7 +77,6 @@ def _sweep(arguments: argparse.Namespace, kind: str) -> int:
     from tqdm import tqdm
 
     from workbench import api
-    from workbench.callbacks import progress_bar
     from workbench.config import check_detect, config_from_mapping, parse_int_list, resolve_seeds
     from workbench.figures import plot_sweep
     from workbench.sweeps import BASELINE_SERIES
@@ -91,6 +91,8 @@ def _sweep(arguments: argparse.Namespace, kind: str) -> int:
     figure_path = options["figure"] or str(Path(base.runs_dir) / f"{name}.html")
     check_run_paths(base)
     check_writable_file(figure_path, "--figure", f"{RUNS_DIR_EXAMPLE}/{name}.html")
+    from workbench.callbacks import progress_bar  # Keras: only once the paths are known to be good
+
     tensorboard = tensorboard_logging(arguments)
     if kind == "depth":
         depths = None if options["depths"] is None else parse_int_list(
