@@ -29,7 +29,7 @@ setup: $(STAMP)
 # --dist loadgroup: the tests marked xdist_group("multiprocess") (Dask clusters, tf.distribute
 # workers: several TensorFlow processes each) run one after another on one worker, sharing its
 # clusters, instead of piling up on both (tests/README.md, "Markers").
-# --durations: the slowest tests, so that CI logs show where the ~6 minutes go.
+# --durations: the slowest tests, so that CI logs show where the ~7.5 minutes go.
 # The serial part collects only the files that mark a test `serial`: collecting all of them
 # would import every test module (TensorFlow included) again, ~10 s, to select one test.
 TEST_WORKERS ?= 2
