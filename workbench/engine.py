@@ -35,8 +35,8 @@ import contextlib
 import functools
 import glob
 import secrets
-import signal
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -227,7 +227,7 @@ class _ClusterStudy:
                     self._collect(interrupted)
                 except KeyboardInterrupt:  # a second Ctrl-C, or one outside the main thread's handler
                     self._request_stop()
-                    self._collect(threading.Event())
+                    self._collect(interrupted)
                     raise
             if interrupted.is_set():
                 raise KeyboardInterrupt
