@@ -76,26 +76,31 @@ def check_file_argument(path: str | os.PathLike[str], flag: str, wanted: str) ->
 
 
 def check_source_argument(reference: str | os.PathLike[str], runs_dir: str | os.PathLike[str], flag: str) -> None:
-    """A source run: refuse a file given where a run directory is needed.
+    """A source run: refuse a file given where a run directory is needed, and a run that is not
+    there, before TensorFlow loads (a mistyped path is answered at once).
 
     The run is looked up as the engine does (the path itself, then under the runs folder); a run
-    that is missing altogether is the engine's to report, with the runs that do exist.
+    that is missing altogether gets the engine's own message, with the runs that do exist
+    (`runs.resolve_run_path`).
 
     Raises:
         ConfigError: when no run directory matches and the path names a file.
+        SourceRunError: when no run directory matches.
     """
+    from workbench.runs import resolve_run_path
+
     given = Path(reference).expanduser()
     candidates = [given] if given.is_absolute() else [given, Path(runs_dir).expanduser() / given]
-    if any(candidate.is_dir() for candidate in candidates):
-        return
-    files = [candidate for candidate in candidates if candidate.exists()]
-    if files:
-        where = "" if files[0] == given else f" ({str(files[0])!r})"
-        raise ConfigError(
-            f"{flag} {str(reference)!r} is a file{where}, not a run directory. Pass a run directory "
-            f"made by `workbench pretrain` or `workbench transfer` (`workbench runs` lists them), e.g. "
-            f"{flag} runs/source."
-        )
+    if not any(candidate.is_dir() for candidate in candidates):
+        files = [candidate for candidate in candidates if candidate.exists()]
+        if files:
+            where = "" if files[0] == given else f" ({str(files[0])!r})"
+            raise ConfigError(
+                f"{flag} {str(reference)!r} is a file{where}, not a run directory. Pass a run directory "
+                f"made by `workbench pretrain` or `workbench transfer` (`workbench runs` lists them), e.g. "
+                f"{flag} runs/source."
+            )
+    resolve_run_path(reference, runs_dir)
 
 
 def _creation_problem(folder: Path) -> str | None:

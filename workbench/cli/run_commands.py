@@ -50,12 +50,9 @@ def _train_one(kind: str, arguments: argparse.Namespace) -> int:
 def check_run_paths(config: Any) -> None:
     """Refuse a runs folder that cannot be written and a source that is a file or no run, before
     anything runs (and before TensorFlow loads: a mistyped path is answered at once)."""
-    from workbench.runs import resolve_run_path
-
     check_writable_folder(config.runs_dir, "--runs-dir", RUNS_DIR_EXAMPLE)
     if config.kind == "transfer" and config.source:
         check_source_argument(config.source, config.runs_dir, "--source")
-        resolve_run_path(config.source, config.runs_dir)  # the engine's own message, with the runs there
 
 
 def resume_command(arguments: argparse.Namespace) -> int:
