@@ -1,4 +1,5 @@
-"""Ctrl-C in tests: start a command as a terminal would, and wait for it after the signal.
+"""Ctrl-C in tests: interrupt a run mid-epoch in this process, start a command as a terminal
+would, and wait for it after the signal.
 
 A process inherits an *ignored* SIGINT, and Python then leaves it ignored (as for a job started
 in the background). Test workers can run with SIGINT ignored (pytest-xdist), so a command they
@@ -13,6 +14,23 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+import keras
+
+
+class InterruptInSecondEpoch(keras.callbacks.Callback):
+    """Interrupts training (like Ctrl-C) at batch `batch` of the second epoch."""
+
+    def __init__(self, batch: int) -> None:
+        super().__init__()
+        self.batch = batch
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.epoch == 1 and batch == self.batch:
+            raise KeyboardInterrupt
 
 
 @contextmanager

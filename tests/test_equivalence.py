@@ -18,6 +18,7 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
+from interrupt_helpers import InterruptInSecondEpoch
 
 import workbench
 from workbench.config import config_from_mapping
@@ -104,17 +105,6 @@ def test_parameter_transfer_without_copy_depth_equals_copying_every_block(source
     assert_same_run(every, counted)
 
 
-class InterruptInSecondEpoch(keras.callbacks.Callback):
-    """Interrupts training (like Ctrl-C) at the third batch of the second epoch."""
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if self.epoch == 1 and batch == 2:
-            raise KeyboardInterrupt
-
-
 @pytest.mark.parametrize("unfreeze", ["none", "gradual"])
 def test_a_run_killed_in_its_second_epoch_and_resumed_equals_the_uninterrupted_run(
         source_run, runs_dir: Path, unfreeze: str) -> None:
@@ -123,7 +113,7 @@ def test_a_run_killed_in_its_second_epoch_and_resumed_equals_the_uninterrupted_r
     values = _target(source_run, runs_dir, epochs=3, unfreeze=unfreeze, freeze_depth=2 if unfreeze != "none" else None)
     whole = workbench.transfer(**values, name="whole")
     with pytest.raises(KeyboardInterrupt):
-        workbench.transfer(**values, name="killed", callbacks=[InterruptInSecondEpoch()])
+        workbench.transfer(**values, name="killed", callbacks=[InterruptInSecondEpoch(batch=2)])
     resumed = resume_run("killed", runs_dir)
     assert resumed.metrics["resumed_at_epoch"] == 1 and len(resumed.history) == 3
     assert_same_run(whole, resumed)

@@ -18,6 +18,7 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
+from interrupt_helpers import InterruptInSecondEpoch
 
 import workbench
 import workbench.training
@@ -115,17 +116,9 @@ def test_the_nan_guard_fails_the_run_with_several_steps_per_call(runs_dir: Path)
 def test_a_run_killed_mid_epoch_with_several_steps_per_call_resumes_to_the_whole_run(runs_dir: Path) -> None:
     from workbench.training import resume_run
 
-    class InterruptInSecondEpoch(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-            self.epoch = epoch
-
-        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-            if self.epoch == 1 and batch == 9:
-                raise KeyboardInterrupt
-
     whole = workbench.pretrain(**_pretrain(runs_dir, epochs=3), name="whole")
     with pytest.raises(KeyboardInterrupt):
-        workbench.pretrain(**_pretrain(runs_dir, epochs=3), name="killed", callbacks=[InterruptInSecondEpoch()])
+        workbench.pretrain(**_pretrain(runs_dir, epochs=3), name="killed", callbacks=[InterruptInSecondEpoch(batch=9)])
     resumed = resume_run("killed", runs_dir)
     assert resumed.metrics["resumed_at_epoch"] == 1
     assert_same_run(whole, resumed)
