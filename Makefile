@@ -23,21 +23,29 @@ setup: $(STAMP)
 
 # Two pytest workers: much of a test's time is TensorFlow tracing, kernel and browser start-up,
 # which one process cannot spread over two cores. The quick report set is built once, in the
-# background, for both (tests/report_helpers.py). Tests marked `serial` (the live panel in a real
-# JupyterLab) run alone afterwards; the quick report build starts only where a selected test
-# needs it, so it never runs beside them. TEST_WORKERS=0 runs the first part in one process too.
+# background, for both (tests/report_helpers.py). TEST_WORKERS=0 runs them in one process.
 # --dist loadgroup: the tests marked xdist_group("multiprocess") (Dask clusters, tf.distribute
 # workers: several TensorFlow processes each) run one after another on one worker, sharing its
 # clusters, instead of piling up on both (tests/README.md, "Markers").
-# --durations: the slowest tests, so that CI logs show where the ~7.5 minutes go.
-# The serial part collects only the files that mark a test `serial`: collecting all of them
-# would import every test module (TensorFlow included) again, ~10 s, to select one test.
+# --durations: the slowest tests, so that CI logs show where the ~6 minutes go.
+# Tests marked `serial` (the live panel in a real JupyterLab, whose chart and Stop timing need a
+# responsive kernel and browser) run at the same time in a pytest of their own, at normal priority,
+# while the others run under `nice -n 10`: the panel's kernel, server and browser get a core
+# whenever they ask for one (a starved kernel made its Stop land late), the others take the rest.
+# Its output is printed after theirs. It collects only the files that mark a test `serial`:
+# collecting all of them would import every test module (TensorFlow included) to select one test.
 TEST_WORKERS ?= 2
 SERIAL_TEST_FILES := $(shell grep -l 'mark.serial' tests/test_*.py)
 
 test: setup
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not serial" --durations=15
-	$(BIN)/python -m pytest -m serial $(SERIAL_TEST_FILES)
+	@serial_log=$$(mktemp); \
+	echo "$(BIN)/python -m pytest -m serial $(SERIAL_TEST_FILES)  (beside the others; output below theirs)"; \
+	$(BIN)/python -m pytest -m serial $(SERIAL_TEST_FILES) >"$$serial_log" 2>&1 & serial=$$!; \
+	echo "nice -n 10 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m \"not serial\" --durations=15"; \
+	nice -n 10 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not serial" --durations=15; \
+	others=$$?; wait $$serial; serial_status=$$?; \
+	echo "--- tests marked serial ---"; cat "$$serial_log"; rm -f "$$serial_log"; \
+	[ $$others -eq 0 ] && [ $$serial_status -eq 0 ]
 
 demo: setup
 	rm -rf $(DEMO_RUNS)

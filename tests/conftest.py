@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from workbench.fast_start import quiet_tensorflow_logs  # noqa: E402
+from workbench.fast_start import quiet_tensorflow_logs, skip_slow_optional_imports  # noqa: E402
 
 quiet_tensorflow_logs()  # CI logs without TensorFlow's C++ start-up lines, as the CLI prints none
+skip_slow_optional_imports()  # as in the workbench's own processes: 3-4 s of lark parsers per worker
 # Decoded image folders (`workbench.data.decoded_cache`) go to a folder of this test session, never
 # to the user's ~/.cache; subprocesses (the CLI, kernels, workers) inherit it. The process that
 # makes it removes it at exit. Under pytest-xdist the controller makes it before it starts the
@@ -39,23 +40,29 @@ def source_run(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
-def local_dask_cluster():
-    """The scheduler address of an embedded two-worker cluster, started once per session.
+def embedded_dask_cluster():
+    """An embedded two-worker cluster, started once per session: `workbench.cluster`'s own LocalCluster.
 
-    It is `workbench.cluster`'s own LocalCluster (what `-j 2` starts: one thread per worker, the
-    same worker environment), so a study sent to it with `cluster=ADDRESS` trains as under `-j 2`
-    without two more TensorFlow processes starting for every test (tens of seconds on two cores).
-    `test_engine.py` keeps `-j 2` itself: in-process, and from the command line with Ctrl-C.
-    Its tests are marked `xdist_group("multiprocess")`, so under `make test` (`--dist loadgroup`)
-    they run on one worker and share one cluster.
+    It is what `-j 2` starts (one thread per worker, the same worker environment), so a study sent
+    to it trains as under `-j 2` without two more TensorFlow processes starting for every test
+    (tens of seconds on two cores). `test_engine.py` lends it to `jobs=2` in-process, and starts
+    `-j 2` itself from the command line with Ctrl-C. Its tests are marked
+    `xdist_group("multiprocess")`, so under `make test` (`--dist loadgroup`) they run on one
+    worker and share one cluster.
     """
     from workbench.cluster import _start_local_cluster
 
     cluster = _start_local_cluster(2)
     try:
-        yield cluster.scheduler_address
+        yield cluster
     finally:
         cluster.close(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def local_dask_cluster(embedded_dask_cluster) -> str:
+    """The scheduler address of `embedded_dask_cluster`, for studies sent there with `cluster=ADDRESS`."""
+    return embedded_dask_cluster.scheduler_address
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """The panel in a real JupyterLab, driven through headless Chromium.
 
 Starts JupyterLab on a free loopback port with a random token, opens a copy of
-`notebooks/00_workbench.ipynb` (its runs folder pointed at a temporary one holding the session's
-source run), runs every cell, picks a mode and a freeze depth, presses Start, watches the chart
+`notebooks/00_workbench.ipynb` (its runs folder pointed at a temporary one, where `workbench
+pretrain` writes a source run while JupyterLab and the browser start), runs every cell, picks a mode and a freeze depth, presses Start, watches the chart
 gain points while training runs, presses Stop and checks that training stopped early and the run
 was saved as stopped. Screenshots go to the test's tmp folder; with WORKBENCH_UPDATE_SCREENSHOT=1
 the last one is also copied to docs/panel.png for the README.
@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -41,12 +42,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def prepare_lab_root(tmp_path: Path, source_path: Path) -> tuple[Path, Path]:
+def prepare_lab_root(tmp_path: Path) -> tuple[Path, Path]:
     """A lab root with the notebook, its parameters cell pointed at a tmp runs folder."""
     root = tmp_path / "lab"
     root.mkdir()
     runs = tmp_path / "runs"
-    shutil.copytree(source_path, runs / "source")
     notebook = json.loads(NOTEBOOK.read_text())
     (parameters,) = [cell for cell in notebook["cells"] if "parameters" in cell["metadata"].get("tags", [])]
     source = "".join(parameters["source"])
@@ -82,6 +82,30 @@ def isolated_jupyter_environment(tmp_path: Path) -> dict[str, str]:
         "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab-workspaces"),
         "TF_CPP_MIN_LOG_LEVEL": "3",
     }
+
+
+def start_source_pretrain(runs: Path, log: Path) -> subprocess.Popen:
+    """`workbench pretrain` of the session's usual small source model, as `runs/source`, in the background.
+
+    A command of its own rather than the `source_run` fixture: it trains while JupyterLab and the
+    browser start, and this pytest process (run alone by `make test`) never imports TensorFlow.
+    """
+    workbench = Path(sys.executable).with_name("workbench")
+    command = [str(workbench)] if workbench.exists() else [sys.executable, "-m", "workbench.cli"]
+    command += ["pretrain", "--task", "mnist-5k:0-4", "--per-class", "100", "--epochs", "2", "--seed", "0",
+                "--name", "source", "--runs-dir", str(runs)]
+    with log.open("w") as handle:
+        return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, cwd=REPOSITORY)
+
+
+def wait_for_source(pretrain: subprocess.Popen, log: Path) -> None:
+    """Wait for the background pretrain; fail with its output if it did not write the source run."""
+    try:
+        code = pretrain.wait(timeout=180)
+    except subprocess.TimeoutExpired:
+        pretrain.kill()
+        raise AssertionError(f"`workbench pretrain` did not finish in 180 s:\n{log.read_text()[-3000:]}") from None
+    assert code == 0, f"`workbench pretrain` exited with {code}:\n{log.read_text()[-3000:]}"
 
 
 def start_lab(root: Path, port: int, token: str, env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -174,10 +198,12 @@ def mode_button_shown(mode: str) -> str:
 
 
 def test_panel_in_jupyterlab_trains_live_and_stops_on_click(
-    tmp_path: Path, source_run, chromium_executable: str, chromium_arguments: list[str]
+    tmp_path: Path, chromium_executable: str, chromium_arguments: list[str]
 ) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install playwright")
-    root, runs = prepare_lab_root(tmp_path, source_run.path)
+    root, runs = prepare_lab_root(tmp_path)
+    pretrain_log = tmp_path / "pretrain.log"
+    pretrain = start_source_pretrain(runs, pretrain_log)
     shots = tmp_path / "screenshots"
     shots.mkdir()
     port, token = free_port(), secrets.token_hex(16)
@@ -188,7 +214,7 @@ def test_panel_in_jupyterlab_trains_live_and_stops_on_click(
                                                  headless=True)
             page = browser.new_page(viewport={"width": 1300, "height": 2300})
             try:
-                drive_the_panel(page, port, token, runs, shots)
+                drive_the_panel(page, port, token, runs, shots, lambda: wait_for_source(pretrain, pretrain_log))
             except BaseException as error:
                 page.screenshot(path=str(shots / "failure.png"), full_page=True)
                 state = page.evaluate(PANEL_STATE)
@@ -199,9 +225,12 @@ def test_panel_in_jupyterlab_trains_live_and_stops_on_click(
                 browser.close()
     finally:
         stop_lab(lab)
+        if pretrain.poll() is None:
+            pretrain.kill()
+            pretrain.wait(timeout=30)
 
 
-def drive_the_panel(page, port: int, token: str, runs: Path, shots: Path) -> None:
+def drive_the_panel(page, port: int, token: str, runs: Path, shots: Path, source_ready: Callable[[], None]) -> None:
     page.set_default_timeout(60_000)
     page.goto(f"http://127.0.0.1:{port}/lab/tree/00_workbench.ipynb?token={token}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
@@ -211,6 +240,7 @@ def drive_the_panel(page, port: int, token: str, runs: Path, shots: Path) -> Non
     page.wait_for_function("() => document.querySelector('.jp-StatusBar-Widget, .jp-StatusBar')"
                            "?.textContent.includes('Idle')", timeout=60_000)
 
+    source_ready()  # the panel lists the source runs when it is built
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.locator("li[data-command='runmenu:run-all']").click()
     panel = page.locator(".workbench-panel")

@@ -53,7 +53,18 @@ def same_runs(first, second) -> None:
 @pytest.mark.xdist_group("multiprocess")
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_jobs_2_on_a_local_dask_cluster_gives_the_serial_comparison_and_replays_epochs(source_run, tmp_path):
+def test_jobs_2_on_a_local_dask_cluster_gives_the_serial_comparison_and_replays_epochs(
+        source_run, tmp_path, embedded_dask_cluster, monkeypatch):
+    # `jobs=2` gets the session's embedded cluster, which `_start_local_cluster(2)` started: the same
+    # LocalCluster it would start here, without two more TensorFlow processes; it stays open afterwards.
+    started: list[int] = []
+
+    def lend_the_session_cluster(jobs: int):
+        started.append(jobs)
+        return embedded_dask_cluster
+
+    monkeypatch.setattr("workbench.cluster._start_local_cluster", lend_the_session_cluster)
+    monkeypatch.setattr(embedded_dask_cluster, "close", lambda timeout=None: None)
     settings = {"source": str(source_run.path), "task": "mnist-5k:5-9", "per_class": 5, "epochs": 2, "name": "par"}
     serial = run_comparison(config_from_mapping({**settings, "runs_dir": str(tmp_path / "serial")}, kind="transfer"),
                             seeds=[0], modes=["structure", "parameter"])
@@ -79,6 +90,7 @@ def test_jobs_2_on_a_local_dask_cluster_gives_the_serial_comparison_and_replays_
         assert events[-2][3] == pytest.approx(run.history[-1]["accuracy"], abs=1e-5)
     assert not comparison.stopped and comparison.failures == []
     assert not list(runs_dir.glob(".tmp-*"))
+    assert started == [2]
 
 
 @pytest.mark.xdist_group("multiprocess")

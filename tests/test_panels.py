@@ -287,6 +287,20 @@ def test_the_panel_displays_as_one_widget_that_holds_every_control(source_runs_d
     assert [name for name, control in controls.items() if id(control) not in shown] == []
 
 
+def test_building_the_panel_keeps_jsonschemas_slow_optional_import_out(runs_dir: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The panel's first FigureWidget imports nbformat, and with it jsonschema's 3-4 s of lark parsers,
+    unless the panel has skipped them first (`workbench.fast_start`; conftest skips them for the tests)."""
+    import sys
+
+    from workbench.fast_start import SKIPPED_MODULES
+
+    for name in SKIPPED_MODULES:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    make_panel(runs_dir)
+    assert {name: sys.modules.get(name, "importable") for name in SKIPPED_MODULES} == dict.fromkeys(SKIPPED_MODULES)
+
+
 def test_a_source_whose_model_cannot_be_read_is_reported_and_the_panel_still_opens(source_runs_dir: Path) -> None:
     (source_runs_dir / "source" / "model.keras").write_bytes(b"not a keras file")
     panel = make_panel(source_runs_dir)

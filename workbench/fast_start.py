@@ -6,8 +6,9 @@ parsers when it is imported: 3 s on a quiet 2-core machine, 7 s on a busy one. j
 through nbformat, which papermill and nbconvert import, and which plotly imports as soon as its
 renderers are touched, so every report notebook's kernel paid it too. No schema here uses those
 formats. `skip_slow_optional_imports` is called where the process is ours (`workbench` commands,
-report worker processes, `notebook_support.prepare_notebook` in report kernels), never on import,
-so a Python session that merely imports the workbench keeps its jsonschema as it is.
+report worker processes, `notebook_support.prepare_notebook` in report kernels) and where a kernel
+builds the panel (`TransferPanel`: its first plotly FigureWidget would pay the 3-4 s), never on
+import, so a Python session that merely imports the workbench keeps its jsonschema as it is.
 
 TensorFlow's C++ runtime prints notices at start-up (the oneDNN notice, "Could not find cuda
 drivers on your machine") that say nothing about the user's run, and prints them twice: the core

@@ -10,6 +10,7 @@ import ipywidgets as widgets
 
 from workbench.config import ARCHITECTURES, DEFAULT_SOURCE_TASK, DEFAULT_TARGET_TASK, MODES, RunConfig
 from workbench.errors import ConfigError
+from workbench.fast_start import skip_slow_optional_imports
 from workbench.panels.diagnose import DiagnosePart
 from workbench.panels.layout import arrange
 from workbench.panels.previews import SweepRequest
@@ -95,6 +96,9 @@ class TransferPanel:
         if pretrain_model not in ARCHITECTURES:
             raise ConfigError(f"pretrain_model={pretrain_model!r} is not known. Allowed models: "
                               f"{', '.join(ARCHITECTURES)}. Pass pretrain_model='seed-cnn'.")
+        # Before the first FigureWidget: plotly's widget imports its renderers, which import
+        # nbformat and so jsonschema (3-4 s of lark parsers otherwise; workbench/fast_start.py).
+        skip_slow_optional_imports()
         self.runs_dir = Path(runs_dir)
         self.live_every_batches = live_every_batches
         self.extra_callbacks = list(callbacks)
