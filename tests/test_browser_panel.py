@@ -32,7 +32,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.serial, pytest.mark.timeout(600)]
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPOSITORY / "notebooks" / "00_workbench.ipynb"
-EPOCHS = 40  # far more than the test lets run: Stop must land mid-run
+EPOCHS = 100  # far more than the test lets run: Stop must land mid-run
+# Epochs the run may train after the chart's count at the click: the chart trails training by a
+# redraw and a kernel round trip (epochs take ~0.3 s here), more with the other tests running beside
+# it (`make test`); 4 were seen there once, with the kernel at normal priority and them under nice.
+STOP_LAG_EPOCHS = 10
 SECOND_RUN_EPOCHS = 4
 
 
@@ -297,8 +301,8 @@ def drive_the_panel(page, port: int, token: str, runs: Path, shots: Path, source
     assert run.status == "stopped"
     assert run.config["mode"] == "parameter" and run.transfer_report["freeze_depth"] == 2
     # Stop took effect while fit() ran: a few epochs at most beyond what the chart showed at the
-    # click (the chart trails training by a redraw and a round trip), far from all EPOCHS.
-    assert len(run.history) <= seen[0] + 3 < EPOCHS, (len(run.history), seen)
+    # click (the chart trails training: STOP_LAG_EPOCHS), far from all EPOCHS.
+    assert len(run.history) <= seen[0] + STOP_LAG_EPOCHS < EPOCHS, (len(run.history), seen)
     assert panel.locator(".workbench-error").count() == 0
 
     # The other two modes overlay their curves on the same chart and add their table rows.
