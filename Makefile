@@ -36,8 +36,13 @@ setup: $(STAMP)
 # collecting all of them would import every test module (TensorFlow included) to select one test.
 TEST_WORKERS ?= 2
 SERIAL_TEST_FILES := $(shell grep -l 'mark.serial' tests/test_*.py)
+# Where PYTHONDONTWRITEBYTECODE is set (as on some CI machines) Python caches no bytecode, and every
+# process (pytest workers, kernels, Dask workers, commands) would compile the workbench again:
+# compile it once (only what changed since the last time).
+COMPILE := $(BIN)/python -m compileall -q workbench tests
 
 test: setup
+	@$(COMPILE)
 	@serial_log=$$(mktemp); \
 	echo "$(BIN)/python -m pytest -m serial $(SERIAL_TEST_FILES)  (beside the others; output below theirs)"; \
 	$(BIN)/python -m pytest -m serial $(SERIAL_TEST_FILES) >"$$serial_log" 2>&1 & serial=$$!; \
@@ -55,6 +60,7 @@ demo: setup
 # Every notebook in reports/config.yaml through papermill, rendered to offline HTML, plus an index.
 # A failed notebook still leaves the index (marked failed); the exit status says so.
 report: setup
+	@$(COMPILE)
 	@echo "$(BIN)/workbench report"; $(BIN)/workbench report; status=$$?; \
 		echo "Report index: file://$(CURDIR)/reports/index.html"; exit $$status
 

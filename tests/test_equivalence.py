@@ -199,6 +199,20 @@ def test_a_technique_that_changes_nothing_equals_the_plain_run(source_run, plain
     assert_same_run(plain_run(technique.get("freeze_depth")), varied)
 
 
+def test_validation_read_as_one_repeated_stream_equals_a_fresh_pass_every_epoch(
+        source_run, plain_run, runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fit reads the validation split as one repeated stream, one iterator per fit
+    (`training._validation_passes`); a pass of known length per epoch, as Keras reads it otherwise
+    (a fresh iterator each epoch), gives the same run: every epoch's validation numbers included."""
+    from workbench import training
+
+    monkeypatch.setattr(training, "_validation_passes",
+                        lambda prepared: (prepared.pipeline("validation", shuffle=False), {}))
+    per_epoch = workbench.transfer(**_target(source_run, runs_dir, name="validation-per-epoch"))
+    assert len(per_epoch.history) == 2 and all("val_loss" in row for row in per_epoch.history)
+    assert_same_run(plain_run(None), per_epoch)
+
+
 def test_freeze_depth_left_out_equals_the_modes_own_default(source_run, plain_run, runs_dir: Path) -> None:
     default = plain_run(None)
     explicit = workbench.transfer(**_target(source_run, runs_dir, freeze_depth=0, name="explicit"))

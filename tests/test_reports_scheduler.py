@@ -66,7 +66,7 @@ def test_running_twice_gives_the_same_set_of_files(tiny_runs):
 def test_with_two_jobs_a_waiting_notebook_starts_in_a_kernel_warmed_while_its_prerequisite_ran(tmp_path):
     probe = ("import sys\nprint('warmed:', 'xml.dom.minidom' in sys.modules, 'xml' in dir(), "
              "get_ipython().execution_count)")
-    write_notebook(tmp_path / "first.ipynb", 'output_dir = "."', "import time\ntime.sleep(4)")
+    write_notebook(tmp_path / "first.ipynb", 'output_dir = "."', "import time\ntime.sleep(2)")
     write_notebook(tmp_path / "second.ipynb", 'output_dir = "."', probe)
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({
         "output_dir": "out", "warm_up": "import xml.dom.minidom",

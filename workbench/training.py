@@ -73,6 +73,10 @@ class PreparedRun:
     batch_size: int
     strategy: Any = None  # the tf.distribute strategy the model was built under
 
+    def split_batch_size(self, split: str) -> int:
+        """The batch size a split is read in: the run's for training, four times it for the others."""
+        return self.batch_size if split == "train" else self.batch_size * 4
+
     def pipeline(self, split: str, shuffle: bool, augment: str = "none", first_epoch: int = 0,
                  epochs: int = 1, epoch_variable: Any = None) -> Any:
         """The split's tf.data pipeline (None for an empty validation split), sharded by data
@@ -82,7 +86,7 @@ class PreparedRun:
         images, rows, labels = split_source(getattr(self.task_data, split))  # no copy of the images
         if not len(labels):
             return None
-        batch_size = self.batch_size if split == "train" else self.batch_size * 4
+        batch_size = self.split_batch_size(split)
         if not shuffle and augment == "none" and (first_epoch, epochs, epoch_variable) == (0, 1, None):
             return shard_by_data(unshuffled_pipeline(images, rows, labels, self.input_shape, batch_size))
         return shard_by_data(make_pipeline(images, labels, self.input_shape, batch_size, shuffle=shuffle,
@@ -356,16 +360,39 @@ def _fit(prepared: PreparedRun, plan: Any, temporary: Path, run_callbacks: list[
         stepping, first_callbacks = {"steps_per_epoch": steps}, []
     with prepared.strategy.scope():  # metric variables too must belong to the run's strategy
         build_metrics_before_fit(model, train_data)
+    validation_data, validation_stepping = _validation_passes(prepared)
     model.fit(
         train_data,
-        validation_data=prepared.pipeline("validation", shuffle=False),
+        validation_data=validation_data,
         epochs=config.epochs,
         initial_epoch=initial_epoch,
         shuffle=False,  # the pipeline shuffles, seeded; this only silences Keras' warning
         verbose=0,
         callbacks=[*first_callbacks, *([schedule] if schedule else []), *run_callbacks, saver],
         **stepping,
+        **validation_stepping,
     )
+
+
+def _validation_passes(prepared: PreparedRun) -> tuple[Any, dict[str, int]]:
+    """fit's validation data: the validation pass repeated, read `validation_steps` batches per epoch.
+
+    Keras starts an iterator for each validation pass of a dataset of known length, and a second,
+    never read, at its end: ~20 ms each on a 2-core CPU (tf.data instantiates and optimises the
+    pipeline's functions), 2 x epochs per run. Repeated, the pass has no length, and fit's one
+    validation iterator reads every epoch's pass in turn: the same batches in the same order, so
+    the same validation numbers. The plain pass is kept under a distribution strategy (one dataset
+    of known length per pass, split across the replicas as Keras does it), and where a pass is not
+    a whole number of the model's steps per call: a call of k steps would read on into the next
+    pass, where a pass of known length ends the last call short.
+    """
+    validation = prepared.pipeline("validation", shuffle=False)
+    if validation is None or replica_count(prepared.strategy) != 1:
+        return validation, {}
+    steps = steps_per_epoch(len(prepared.task_data.validation[1]), prepared.split_batch_size("validation"))
+    if steps % prepared.model.steps_per_execution:
+        return validation, {}
+    return validation.repeat(), {"validation_steps": steps}
 
 
 MIN_STEPS_PER_EPOCH = 8
