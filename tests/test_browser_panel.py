@@ -37,7 +37,7 @@ EPOCHS = 100  # far more than the test lets run: Stop must land mid-run
 # redraw and a kernel round trip (epochs take ~0.3 s here), more with the other tests running beside
 # it (`make test`); 4 were seen there once, with the kernel at normal priority and them under nice.
 STOP_LAG_EPOCHS = 10
-SECOND_RUN_EPOCHS = 4
+SECOND_RUN_EPOCHS = 2
 
 
 def free_port() -> int:

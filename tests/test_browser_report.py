@@ -28,29 +28,39 @@ def quick_reports(tmp_path_factory: pytest.TempPathFactory):
     return build_quick_reports(tmp_path_factory)
 
 
-@pytest.fixture
-def browser_page(chromium_executable: str, chromium_arguments: list[str]):
-    """A headless Chromium page with the network cut off; yields (page, refused requests, page errors)."""
+@pytest.fixture(scope="module")
+def chromium(chromium_executable: str, chromium_arguments: list[str]):
+    """One headless Chromium for this module's tests: each test gets a browser context of its own."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_executable, args=chromium_arguments, headless=True)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        refused: list[str] = []
-        errors: list[str] = []
-
-        def refuse(route) -> None:
-            refused.append(route.request.url)
-            route.abort()
-
-        context.route("http://**/*", refuse)
-        context.route("https://**/*", refuse)
-        page = context.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
         try:
-            yield page, refused, errors
+            yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium):
+    """A page in a fresh context (no cookies, cache or storage shared with another test) with the
+    network cut off; yields (page, refused requests, page errors)."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    refused: list[str] = []
+    errors: list[str] = []
+
+    def refuse(route) -> None:
+        refused.append(route.request.url)
+        route.abort()
+
+    context.route("http://**/*", refuse)
+    context.route("https://**/*", refuse)
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        yield page, refused, errors
+    finally:
+        context.close()
 
 
 @pytest.mark.parametrize("name", REPORT_NOTEBOOKS)

@@ -213,6 +213,21 @@ def test_validation_read_as_one_repeated_stream_equals_a_fresh_pass_every_epoch(
     assert_same_run(plain_run(None), per_epoch)
 
 
+def test_the_test_set_read_as_one_repeated_stream_scores_as_a_pass_of_known_length(
+        source_run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`evaluate_model` predicts the test set from its pass repeated and read for the pass's steps
+    (one iterator); the pass of known length, which it reads under a distribution strategy, gives
+    the same scores: 500 images in batches of 128, the last one short."""
+    from workbench import training
+    from workbench.data import prepare_task
+
+    model, task = source_run.load_model(), prepare_task("mnist-5k:0-4", 5, 0.1, 0)
+    repeated = training.evaluate_model(model, task, (32, 32, 3), 128)
+    monkeypatch.setattr(training, "replica_count", lambda strategy: 2)  # the path distributed models take
+    known_length = training.evaluate_model(model, task, (32, 32, 3), 128)
+    assert repeated["test_examples"] == 500 and repeated == known_length
+
+
 def test_freeze_depth_left_out_equals_the_modes_own_default(source_run, plain_run, runs_dir: Path) -> None:
     default = plain_run(None)
     explicit = workbench.transfer(**_target(source_run, runs_dir, freeze_depth=0, name="explicit"))

@@ -238,8 +238,8 @@ def steps_per_execution_for(steps: int, limit: int = MAX_STEPS_PER_EXECUTION, wh
     return chosen if chosen >= 4 else 1
 
 
-def predict_step_by_step(model: Any, dataset: Any) -> np.ndarray:
-    """`model.predict(dataset)` with one batch per call, whatever the model's `steps_per_execution`.
+def predict_step_by_step(model: Any, dataset: Any, steps: int | None = None) -> np.ndarray:
+    """`model.predict(dataset, steps=steps)` with one batch per call, whatever the model's `steps_per_execution`.
 
     Keras' predict runs k steps per call by tracing k copies of the model into one function (and a
     second function for a shorter last call), where fit and evaluate loop over one copy: on a
@@ -247,16 +247,16 @@ def predict_step_by_step(model: Any, dataset: Any) -> np.ndarray:
     one-step function is kept on the model, so the next pass (or run, with a lent traced model)
     reuses it; the outputs are the same as k=1's.
     """
-    steps = model.steps_per_execution
-    if steps == 1:
-        return model.predict(dataset, verbose=0)
+    per_call = model.steps_per_execution
+    if per_call == 1:
+        return model.predict(dataset, steps=steps, verbose=0)
     compiled_function = model.predict_function
     model.steps_per_execution, model.predict_function = 1, getattr(model, "_one_step_predict_function", None)
     try:
-        return model.predict(dataset, verbose=0)
+        return model.predict(dataset, steps=steps, verbose=0)
     finally:
         model._one_step_predict_function = model.predict_function
-        model.steps_per_execution, model.predict_function = steps, compiled_function
+        model.steps_per_execution, model.predict_function = per_call, compiled_function
 
 
 def find_learning_rate(
