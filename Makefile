@@ -27,7 +27,7 @@ setup: $(STAMP)
 # --dist loadgroup: the tests marked xdist_group("multiprocess") (Dask clusters, tf.distribute
 # workers: several TensorFlow processes each) run one after another on one worker, sharing its
 # clusters, instead of piling up on both (tests/README.md, "Markers").
-# --durations: the slowest tests, so that CI logs show where the ~6.5 minutes go.
+# --durations: the slowest tests, so that CI logs show where the ~5.5-6.5 minutes go.
 # Tests marked `serial` (the live panel in a real JupyterLab, whose chart and Stop timing need a
 # responsive kernel and browser) run at the same time in a pytest of their own, at normal priority,
 # while the others run under `nice -n 10`: the panel's kernel, server and browser get a core
