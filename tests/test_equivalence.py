@@ -202,12 +202,11 @@ def test_a_technique_that_changes_nothing_equals_the_plain_run(source_run, plain
 def test_validation_read_as_one_repeated_stream_equals_a_fresh_pass_every_epoch(
         source_run, plain_run, runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """fit reads the validation split as one repeated stream, one iterator per fit
-    (`training._validation_passes`); a pass of known length per epoch, as Keras reads it otherwise
+    (`evaluation.one_iterator_pass`); a pass of known length per epoch, as Keras reads it otherwise
     (a fresh iterator each epoch), gives the same run: every epoch's validation numbers included."""
     from workbench import training
 
-    monkeypatch.setattr(training, "_validation_passes",
-                        lambda prepared: (prepared.pipeline("validation", shuffle=False), {}))
+    monkeypatch.setattr(training, "one_iterator_pass", lambda dataset, *arguments: (dataset, None))
     per_epoch = workbench.transfer(**_target(source_run, runs_dir, name="validation-per-epoch"))
     assert len(per_epoch.history) == 2 and all("val_loss" in row for row in per_epoch.history)
     assert_same_run(plain_run(None), per_epoch)
@@ -216,15 +215,15 @@ def test_validation_read_as_one_repeated_stream_equals_a_fresh_pass_every_epoch(
 def test_the_test_set_read_as_one_repeated_stream_scores_as_a_pass_of_known_length(
         source_run, monkeypatch: pytest.MonkeyPatch) -> None:
     """`evaluate_model` predicts the test set from its pass repeated and read for the pass's steps
-    (one iterator); the pass of known length, which it reads under a distribution strategy, gives
-    the same scores: 500 images in batches of 128, the last one short."""
-    from workbench import training
+    (one iterator, `evaluation.one_iterator_pass`); the pass of known length, which it reads under a
+    distribution strategy, gives the same scores: 500 images in batches of 128, the last one short."""
+    from workbench import evaluation
     from workbench.data import prepare_task
 
     model, task = source_run.load_model(), prepare_task("mnist-5k:0-4", 5, 0.1, 0)
-    repeated = training.evaluate_model(model, task, (32, 32, 3), 128)
-    monkeypatch.setattr(training, "replica_count", lambda strategy: 2)  # the path distributed models take
-    known_length = training.evaluate_model(model, task, (32, 32, 3), 128)
+    repeated = evaluation.evaluate_model(model, task, (32, 32, 3), 128)
+    monkeypatch.setattr(evaluation, "replica_count", lambda strategy: 2)  # the path distributed models take
+    known_length = evaluation.evaluate_model(model, task, (32, 32, 3), 128)
     assert repeated["test_examples"] == 500 and repeated == known_length
 
 

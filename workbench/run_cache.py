@@ -64,7 +64,7 @@ IGNORED_FIELDS = ("name", "runs_dir", "overwrite", "cache", "source")
 SOURCE_DECIDED_FIELDS = ("model", "weights", "input_shape")
 # The modules on the path config → data → model → transfer → training (paths under workbench/).
 ENGINE_MODULES = ("data", "structure", "models.py", "transfer_modes.py", "fine_tuning.py", "schedules.py",
-                  "training.py", "run_files.py", "traced_models.py", "callbacks.py", "devices.py")
+                  "training.py", "evaluation.py", "run_files.py", "traced_models.py", "callbacks.py", "devices.py")
 VERSION_PACKAGES = ("tensorflow", "keras", "numpy")
 
 

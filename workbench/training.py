@@ -6,8 +6,6 @@ Read `train_run` top to bottom: it is the one training path every front end uses
 from __future__ import annotations
 
 import dataclasses
-import functools
-import hashlib
 import json
 import secrets
 import shutil
@@ -34,11 +32,16 @@ from workbench.devices import (
     shard_by_data,
 )
 from workbench.errors import ConfigError, SourceRunError
+from workbench.evaluation import (  # noqa: F401 - evaluation_batch_size: public here too
+    evaluate_model,
+    evaluation_batch_size,
+    one_iterator_pass,
+    unshuffled_pipeline,
+)
 from workbench.fine_tuning import (
     FineTuningPlan,
     build_metrics_before_fit,
     fit_head_on_cached_features,
-    predict_step_by_step,
     steps_per_execution_for,
 )
 from workbench.models import Block, build_model, model_blocks
@@ -375,24 +378,15 @@ def _fit(prepared: PreparedRun, plan: Any, temporary: Path, run_callbacks: list[
 
 
 def _validation_passes(prepared: PreparedRun) -> tuple[Any, dict[str, int]]:
-    """fit's validation data: the validation pass repeated, read `validation_steps` batches per epoch.
-
-    Keras starts an iterator for each validation pass of a dataset of known length, and a second,
-    never read, at its end: ~20 ms each on a 2-core CPU (tf.data instantiates and optimises the
-    pipeline's functions), 2 x epochs per run. Repeated, the pass has no length, and fit's one
-    validation iterator reads every epoch's pass in turn: the same batches in the same order, so
-    the same validation numbers. The plain pass is kept under a distribution strategy (one dataset
-    of known length per pass, split across the replicas as Keras does it), and where a pass is not
-    a whole number of the model's steps per call: a call of k steps would read on into the next
-    pass, where a pass of known length ends the last call short.
-    """
+    """fit's validation data, read with one iterator for the whole fit where it can be
+    (`evaluation.one_iterator_pass`): the pass repeated, with `validation_steps` batches per epoch."""
     validation = prepared.pipeline("validation", shuffle=False)
-    if validation is None or replica_count(prepared.strategy) != 1:
-        return validation, {}
-    steps = steps_per_epoch(len(prepared.task_data.validation[1]), prepared.split_batch_size("validation"))
-    if steps % prepared.model.steps_per_execution:
-        return validation, {}
-    return validation.repeat(), {"validation_steps": steps}
+    if validation is None:
+        return None, {}
+    validation, steps = one_iterator_pass(validation, len(prepared.task_data.validation[1]),
+                                          prepared.split_batch_size("validation"), prepared.strategy,
+                                          prepared.model.steps_per_execution)
+    return validation, ({"validation_steps": steps} if steps else {})
 
 
 MIN_STEPS_PER_EPOCH = 8
@@ -415,91 +409,6 @@ def effective_batch_size(batch_size: int, train_examples: int, replicas: int = 1
     """
     batch = max(1, min(batch_size, train_examples // MIN_STEPS_PER_EPOCH))
     return max(replicas, batch - batch % replicas)
-
-
-def unshuffled_pipeline(images: np.ndarray, rows: np.ndarray | None, labels: np.ndarray,
-                        input_shape: tuple[int, int, int], batch_size: int) -> Any:
-    """One pass over a split in its stored order (validation, test): `make_pipeline`, shared by the
-    runs of a process that read the same split at the same input shape and batch size.
-
-    Building a tf.data pipeline traces its map functions (0.1-0.4 s on a busy 2-core CPU), and a
-    study's runs read the same validation and test splits again and again. The dataset holds no
-    state between passes (each pass makes its own iterator), so a shared one yields the same batches.
-    """
-    key = (id(images), tuple(images.shape), _digest(rows), _digest(labels), tuple(input_shape), batch_size)
-    shared = _shared_pipelines(key)
-    if shared and shared[0][0] is images:  # held, so its id cannot have been reused
-        return shared[0][1]
-    import tensorflow as tf
-
-    # tf.data rewrites a pipeline's graph each time an iterator starts (0.05 s here, per pass): this
-    # one already has its parallel map and prefetch, and its values do not depend on the rewrites.
-    options = tf.data.Options()
-    options.experimental_optimization.apply_default_optimizations = False
-    dataset = make_pipeline(images, labels, input_shape, batch_size, rows=rows).with_options(options)
-    shared[:] = [(images, dataset)]
-    return dataset
-
-
-@functools.lru_cache(maxsize=8)
-def _shared_pipelines(key: tuple[Any, ...]) -> list[tuple[np.ndarray, Any]]:
-    """Split and pipeline settings → [(the images array, its pipeline)]. Process-wide on purpose: the
-    next run of a study reads the same splits; eight at most (the least recently used is dropped)."""
-    return []
-
-
-def _digest(array: np.ndarray | None) -> str:
-    if array is None:
-        return "all rows"
-    return hashlib.sha256(np.asarray(array, dtype=np.int64).tobytes()).hexdigest()  # row or label indices
-
-
-def evaluation_batch_size(batch_size: int) -> int:
-    """The batch size of the test-set evaluation: 4 training batches, and at least 128 examples (a
-    multiple of the training batch, so of the replica count). Prediction's per-step cost dominates
-    small batches: a 25-image run (batch 3) would otherwise predict its test set 12 at a time."""
-    return batch_size * max(4, -(-EVALUATION_MIN_BATCH // batch_size))
-
-
-EVALUATION_MIN_BATCH = 128
-
-
-def evaluate_model(model: Any, task_data: TaskData, input_shape: tuple[int, int, int], batch_size: int) -> dict[str, Any]:
-    """Score a model on the task's held-out test set.
-
-    Returns:
-        test_accuracy, test_loss, per_class_accuracy (class name → accuracy), confusion_matrix
-        (rows = true class, columns = predicted), class_names and test_examples.
-    """
-    images, rows, labels = split_source(task_data.test)  # no copy of the images
-    test_pass = unshuffled_pipeline(images, rows, labels, input_shape, batch_size)
-    if replica_count(model.distribute_strategy) == 1:
-        # Repeated and read for a pass's steps: one iterator, where a pass of known length gets a
-        # second at its end, never read (~20 ms; see `_validation_passes`). One batch per call.
-        logits = predict_step_by_step(model, test_pass.repeat(), steps=steps_per_epoch(len(labels), batch_size))
-    else:
-        # Sharded by data, multi-worker prediction gathers every worker's share back in input order.
-        logits = predict_step_by_step(model, shard_by_data(test_pass))
-    logits = logits.astype(np.float64)
-    predictions = logits.argmax(axis=1)
-    # Cross-entropy from logits with a stable log-softmax, matching the training loss.
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    num_classes = task_data.num_classes
-    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(confusion, (labels, predictions), 1)
-    per_class = {
-        name: float(confusion[index, index] / confusion[index].sum()) if confusion[index].sum() else None
-        for index, name in enumerate(task_data.class_names)
-    }
-    return {
-        "test_accuracy": float((predictions == labels).mean()),
-        "test_loss": float(-log_probabilities[np.arange(len(labels)), labels].mean()),
-        "test_examples": int(len(labels)),
-        "class_names": list(task_data.class_names),
-        "per_class_accuracy": per_class,
-        "confusion_matrix": confusion.tolist(),
-    }
 
 
 def _batch_notes(prepared: PreparedRun) -> list[str]:
